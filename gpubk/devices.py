@@ -1,0 +1,159 @@
+"""Devices: which one is in use, its array module, and transfers.
+
+The one place that imports CuPy. A `Device` pairs a name (`cpu`, `gpu:N`) with its array module
+`xp` (NumPy or CuPy); every op is written once against `xp`. Nothing here touches CUDA until a
+GPU device is first asked for, so `import gpubk` stays fast and CUDA-free.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import numpy as np
+
+
+class Device:
+    """A place where tensors live: `cpu` (NumPy) or `gpu:N` (CuPy on CUDA device N)."""
+
+    __slots__ = ("name", "kind", "index", "xp")
+
+    def __init__(self, kind: str, index: int, xp) -> None:
+        self.kind = kind
+        self.index = index
+        self.name = "cpu" if kind == "cpu" else f"{kind}:{index}"
+        self.xp = xp
+
+    def __repr__(self) -> str:
+        return f"Device({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def context(self):
+        """Scope in which CuPy allocates on this device (nothing to do on the CPU)."""
+        if self.kind == "cpu":
+            return contextlib.nullcontext()
+        return self.xp.cuda.Device(self.index)
+
+    def put(self, array):
+        """Returns `array` (NumPy or CuPy) as a buffer of this device; no copy if already here."""
+        if self.kind == "cpu":
+            return array if isinstance(array, np.ndarray) else _to_host(array)
+        with self.context():
+            return self.xp.asarray(array)
+
+
+CPU = Device("cpu", 0, np)
+_gpus: dict[int, Device] = {}
+_default: Device | None = None
+_default_reason = ""
+_local = threading.local()
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that this machine cannot provide."""
+
+
+def _to_host(array) -> np.ndarray:
+    get = getattr(array, "get", None)  # CuPy arrays copy to the host with .get()
+    return get() if get is not None else np.asarray(array)
+
+
+def scatter_add(array, key, values) -> None:
+    """`array[key] += values` where repeated indices in `key` accumulate (NumPy or CuPy)."""
+    if isinstance(array, np.ndarray):
+        np.add.at(array, key, values)
+    else:
+        import cupyx  # noqa: PLC0415 (only reached with CuPy arrays, so CuPy is loaded)
+        cupyx.scatter_add(array, key, values)
+
+
+def _gpu(index: int) -> Device:
+    """Returns the Device for CUDA device `index`, or raises DeviceError saying why there is none."""
+    if index in _gpus:
+        return _gpus[index]
+    try:
+        import cupy
+    except ImportError as err:
+        raise DeviceError(
+            f"gpu:{index} requested but CuPy is not installed ({err}); install gpubk with the "
+            "'cuda12' or 'cuda13' extra") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError: no driver, or a driver older than the runtime
+        raise DeviceError(f"gpu:{index} requested but the CUDA driver is unusable: {err}") from None
+    if index >= count:
+        raise DeviceError(
+            f"gpu:{index} requested but this machine has {count} CUDA device(s)")
+    _gpus[index] = Device("gpu", index, cupy)
+    return _gpus[index]
+
+
+def parse(name: str | Device) -> Device:
+    """Returns the Device named `name`: 'cpu', 'gpu' (= 'gpu:0') or 'gpu:N'."""
+    if isinstance(name, Device):
+        return name
+    text = str(name).strip().lower()
+    if text == "cpu":
+        return CPU
+    kind, _, index = text.partition(":")
+    if kind in ("gpu", "cuda") and (index == "" or index.isdigit()):
+        return _gpu(int(index or 0))
+    raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'gpu' or 'gpu:N'")
+
+
+def _pick_default() -> tuple[Device, str]:
+    requested = os.environ.get("GPUBK_DEVICE", "").strip()
+    if requested:
+        return parse(requested), f"GPUBK_DEVICE={requested}"
+    try:
+        return _gpu(0), "a CUDA device is visible to CuPy"
+    except DeviceError as err:
+        return CPU, f"no GPU: {err}"
+
+
+def default_device() -> Device:
+    """The device used outside any `with device(...)` scope, chosen at first use."""
+    global _default, _default_reason
+    if _default is None:
+        _default, _default_reason = _pick_default()
+    return _default
+
+
+def default_device_reason() -> str:
+    """Why the default device was chosen (for `gpubk info` and error messages)."""
+    default_device()
+    return _default_reason
+
+
+def current() -> Device:
+    """The device new tensors are created on: the innermost `with device(...)`, else the default."""
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else default_device()
+
+
+def get_device() -> str:
+    """Returns the name of the device new tensors are created on, e.g. `'cpu'` or `'gpu:0'`."""
+    return current().name
+
+
+@contextlib.contextmanager
+def device(name: str | Device):
+    """Scope in which new tensors are created on device `name` ('cpu', 'gpu', 'gpu:N').
+
+    Example:
+    ```python
+    with K.device("cpu"):
+        x = K.ones((2, 3))
+    ```
+    """
+    dev = parse(name)
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    stack.append(dev)
+    try:
+        yield dev
+    finally:
+        stack.pop()

@@ -1,0 +1,146 @@
+"""Creating tensors and variables: constants, fills, identity, random initialisers, transfers."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import devices
+from ..config import floatx
+from ..dtypes import as_dtype
+from ..tensor import Tensor, Variable, as_tensor, to_array
+
+
+def _shape(shape, func: str) -> tuple:
+    try:
+        dims = tuple(int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+    except (TypeError, ValueError):
+        raise TypeError(f"{func}: expected a shape of integers, got {shape!r}") from None
+    if any(n < 0 for n in dims):
+        raise ValueError(f"{func}: dimensions must be >= 0, got {dims}")
+    return dims
+
+
+def _fill(func: str, shape, dtype, make) -> tuple:
+    """Allocates on the current device: `make(xp, shape, dtype)`."""
+    dev = devices.current()
+    dtype = as_dtype(dtype or floatx(), func)
+    with dev.context():
+        return make(dev.xp, _shape(shape, func), dtype), dev
+
+
+def variable(value, dtype=None, name: str | None = None, constraint=None) -> Variable:
+    """Keras: `K.variable(value, dtype=None, name=None, constraint=None)`.
+
+    Instantiates a trainable variable holding a copy of `value` (a NumPy array, list, scalar or
+    tensor) on the current device, in `dtype` (default: floatx).
+
+    Example:
+    ```python
+    w = K.variable(np.zeros((3, 4)), name="w")
+    ```
+    """
+    array = to_array(value, dtype or floatx(), "variable")
+    dev = devices.current()
+    return Variable(dev.put(np.array(array, copy=True)), dev, name or "Variable",
+                    constraint=constraint)
+
+
+def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
+    """Keras: `K.constant(value, dtype=None, shape=None, name=None)`.
+
+    A constant tensor (dtype default floatx). With `shape`, a scalar is broadcast to it and an
+    array of the same size is reshaped to it."""
+    array = to_array(value, dtype or floatx(), "constant")
+    if shape is not None:
+        shape = _shape(shape, "constant")
+        if array.size == 1:
+            array = np.full(shape, array.reshape(()), dtype=array.dtype)
+        elif array.size == int(np.prod(shape)):
+            array = array.reshape(shape)
+        else:
+            raise ValueError(f"constant: a value of shape {array.shape} cannot take shape "
+                             f"{shape}; expected a scalar or {int(np.prod(shape))} elements")
+    dev = devices.current()
+    return Tensor(dev.put(np.array(array, copy=True)), dev)
+
+
+def zeros(shape, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.zeros(shape, dtype=None, name=None)`. A variable of zeros (as in Keras 2)."""
+    data, dev = _fill("zeros", shape, dtype, lambda xp, s, d: xp.zeros(s, dtype=d))
+    return Variable(data, dev, name or "Variable")
+
+
+def ones(shape, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.ones(shape, dtype=None, name=None)`. A variable of ones (as in Keras 2)."""
+    data, dev = _fill("ones", shape, dtype, lambda xp, s, d: xp.ones(s, dtype=d))
+    return Variable(data, dev, name or "Variable")
+
+
+def eye(size, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.eye(size, dtype=None, name=None)`. An identity-matrix variable; `size` is `n`
+    or `(rows, columns)`."""
+    rows, cols = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    data, dev = _fill("eye", (rows, cols), dtype,
+                      lambda xp, s, d: xp.eye(s[0], s[1], dtype=d))
+    return Variable(data, dev, name or "Variable")
+
+
+def zeros_like(x, dtype=None, name: str | None = None) -> Tensor:
+    """Keras: `K.zeros_like(x, dtype=None, name=None)`. Zeros of `x`'s shape (and dtype, unless
+    `dtype` is given), on `x`'s device."""
+    x = as_tensor(x, "zeros_like")
+    dtype = x.dtype if dtype is None else as_dtype(dtype, "zeros_like")
+    with x.device.context():
+        return Tensor(x.device.xp.zeros(x.shape, dtype=dtype), x.device)
+
+
+def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
+    """Keras: `K.ones_like(x, dtype=None, name=None)`. Ones of `x`'s shape (and dtype, unless
+    `dtype` is given), on `x`'s device."""
+    x = as_tensor(x, "ones_like")
+    dtype = x.dtype if dtype is None else as_dtype(dtype, "ones_like")
+    with x.device.context():
+        return Tensor(x.device.xp.ones(x.shape, dtype=dtype), x.device)
+
+
+def _random_variable(func: str, shape, dtype, name, seed, draw) -> Variable:
+    if seed is None:
+        seed = np.random.randint(10_000_000)  # as Keras: follows np.random.seed
+    dev = devices.current()
+    dtype = as_dtype(dtype or floatx(), func)
+    with dev.context():
+        data = draw(dev.xp.random.RandomState(int(seed)), _shape(shape, func)).astype(dtype)
+    return Variable(data, dev, name or "Variable")
+
+
+def random_uniform_variable(shape, low, high, dtype=None, name: str | None = None,
+                            seed=None) -> Variable:
+    """Keras: `K.random_uniform_variable(shape, low, high, dtype=None, name=None, seed=None)`.
+
+    A variable drawn from the uniform distribution on [low, high); the same seed gives the same
+    values on the same device."""
+    return _random_variable("random_uniform_variable", shape, dtype, name, seed,
+                            lambda rng, s: rng.uniform(low, high, size=s))
+
+
+def random_normal_variable(shape, mean, scale, dtype=None, name: str | None = None,
+                           seed=None) -> Variable:
+    """Keras: `K.random_normal_variable(shape, mean, scale, dtype=None, name=None, seed=None)`.
+
+    A variable drawn from the normal distribution N(mean, scale^2); the same seed gives the same
+    values on the same device."""
+    return _random_variable("random_normal_variable", shape, dtype, name, seed,
+                            lambda rng, s: rng.normal(mean, scale, size=s))
+
+
+def to_device(x, device) -> Tensor:
+    """Returns a copy of `x` on `device` ('cpu', 'gpu', 'gpu:N'); a variable stays a variable.
+
+    The copy does not carry gradients back to `x`."""
+    x = as_tensor(x, "to_device")
+    dev = devices.parse(device)
+    data = dev.put(x.data)
+    if data is x.data:  # same device: still a copy, so the two never alias
+        data = data.copy()
+    if isinstance(x, Variable):
+        return Variable(data, dev, x.name, x.trainable, x.constraint)
+    return Tensor(data, dev)

@@ -1,0 +1,71 @@
+"""Neural-network functions: softmax and log-softmax, with their backward rules."""
+from __future__ import annotations
+
+from ..autodiff import record
+from ..tensor import Tensor, as_tensor
+from .reduce import normalize_axes
+
+
+def _softmax_data(xp, a, axis: int):
+    if a.size == 0:
+        return xp.empty_like(a)
+    shifted = a - xp.max(a, axis=axis, keepdims=True)  # exp never overflows, even for 1e4
+    e = xp.exp(shifted)
+    e /= xp.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_grad(g, y, needs, axis):
+    # Keeps the output y, not the input: dx = y * (g - sum(g * y)).
+    return (y * (g - sum(g * y, axis=axis, keepdims=True)),)
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    """Keras: `K.softmax(x, axis=-1)`. Softmax of `x` along `axis`.
+
+    Stable for large logits. The result remembers its logits, so
+    `K.categorical_crossentropy(target, K.softmax(z))` takes the exact logits path, as Keras 2
+    does. Raises ValueError for rank-1 input, as Keras does."""
+    x = as_tensor(x, "softmax")
+    if x.ndim <= 1:
+        raise ValueError(f"softmax: cannot apply softmax to a tensor of shape {x.shape}; "
+                         "expected rank >= 2 (Keras rejects 1-D input)")
+    if x.dtype.kind != "f":
+        raise TypeError(f"softmax: expected a float tensor, got {x.dtype.name}")
+    out = softmax_any_rank(x, axis)
+    out._logits = x
+    return out
+
+
+def softmax_any_rank(x: Tensor, axis: int) -> Tensor:
+    """Softmax without Keras's rank check (crossentropy over a single row needs it)."""
+    axis = normalize_axes(axis, x.ndim, "softmax")[0]
+    data = _softmax_data(x.device.xp, x.data, axis)
+    if x._rg:
+        return record(data, (x,), _softmax_grad, (axis,), save_output=True)
+    return Tensor(data, x.device)
+
+
+def _log_softmax_data(xp, a, axis: int):
+    if a.size == 0:
+        return xp.empty_like(a)
+    shifted = a - xp.max(a, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _log_softmax_grad(g, y, needs, axis):
+    return (g - exp(y) * sum(g, axis=axis, keepdims=True),)
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    """Log of the softmax along `axis`, computed stably as `x - max - log(sum(exp(x - max)))`."""
+    x = as_tensor(x, "log_softmax")
+    axis = normalize_axes(axis, x.ndim, "log_softmax")[0]
+    data = _log_softmax_data(x.device.xp, x.data, axis)
+    if x._rg:
+        return record(data, (x,), _log_softmax_grad, (axis,), save_output=True)
+    return Tensor(data, x.device)
+
+
+from .math import exp  # noqa: E402
+from .reduce import sum  # noqa: E402

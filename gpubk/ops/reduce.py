@@ -1,0 +1,150 @@
+"""Reductions over axes: sum, mean, max, min, prod, with their backward rules."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autodiff import record
+from ..config import floatx
+from ..tensor import Tensor, as_tensor
+
+
+def normalize_axes(axis, ndim: int, func: str) -> tuple | None:
+    """`axis` (None, int, or list/tuple of ints, negatives allowed) as a sorted tuple of
+    non-negative axes, or None for all; an axis out of range is a ValueError naming `func`."""
+    if axis is None:
+        return None
+    axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
+    result = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{func}: axis {a} is out of range for a tensor of rank {ndim}; "
+                             f"expected an axis in [{-ndim}, {ndim - 1}]")
+        result.append(a % ndim)
+    return tuple(sorted(set(result)))
+
+
+def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
+    """`shape` with the reduced axes set to 1 (the keepdims shape)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand_to_input(g: Tensor, in_shape: tuple, axes) -> Tensor:
+    """A reduction's output gradient broadcast back over the reduced axes."""
+    return broadcast_to(reshape(g, _kept_shape(in_shape, axes)), in_shape)
+
+
+def _reduce(x, axis, keepdims: bool, func: str, forward, backward, save_input: bool,
+            save_output: bool = False) -> Tensor:
+    x = as_tensor(x, func)
+    axes = normalize_axes(axis, x.ndim, func)
+    data = forward(x.device.xp, x.data, axes, keepdims)
+    if x._rg:
+        saved = (x, axes) if save_input else (x.shape, axes)
+        return record(data, (x,), backward, saved, save_output)
+    return Tensor(data, x.device)
+
+
+def _sum_grad(g, y, needs, in_shape, axes):
+    return (_expand_to_input(g, in_shape, axes),)
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
+    of ints, or None for all)."""
+    return _reduce(x, axis, keepdims, "sum",
+                   lambda xp, a, axes, k: xp.sum(a, axis=axes, keepdims=k), _sum_grad, False)
+
+
+def _mean_grad(g, y, needs, in_shape, axes):
+    count = int(np.prod([in_shape[a] for a in (axes or range(len(in_shape)))]))
+    return (_expand_to_input(g, in_shape, axes) / count,)
+
+
+def _mean_forward(xp, a, axes, keepdims):
+    if a.dtype.kind == "b":  # Keras casts bool to floatx before averaging
+        a = a.astype(floatx())
+    out = xp.mean(a, axis=axes, keepdims=keepdims)
+    return out if a.dtype.kind == "f" else out.astype(a.dtype)  # integer mean stays integer
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.mean(x, axis=None, keepdims=False)`. Mean of the values over `axis`."""
+    return _reduce(x, axis, keepdims, "mean", _mean_forward, _mean_grad, False)
+
+
+def _extremum_grad(g, y, needs, x, axes):
+    """Gradient of max/min: shared equally among the tied extrema (as TensorFlow does)."""
+    kept = _kept_shape(x.shape, axes)
+    hits = cast(equal(x, reshape(y, kept)), x.dtype)
+    share = hits / sum(hits, axis=axes, keepdims=True)
+    return (_expand_to_input(g, x.shape, axes) * share,)
+
+
+def _check_nonempty(a, axes, func: str) -> None:
+    if a.size == 0 and (axes is None or any(a.shape[i] == 0 for i in axes)):
+        raise ValueError(f"{func}: cannot reduce an empty tensor of shape {a.shape} over "
+                         f"axis {axes}; expected a non-empty reduced axis")
+
+
+def _max_forward(xp, a, axes, keepdims):
+    _check_nonempty(a, axes, "max")
+    return xp.max(a, axis=axes, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
+    return _reduce(x, axis, keepdims, "max", _max_forward, _extremum_grad, True,
+                   save_output=True)
+
+
+def _min_forward(xp, a, axes, keepdims):
+    _check_nonempty(a, axes, "min")
+    return xp.min(a, axis=axes, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
+    return _reduce(x, axis, keepdims, "min", _min_forward, _extremum_grad, True,
+                   save_output=True)
+
+
+def _product_of_others(xp, a, axes):
+    """For each element, the product of the other elements of its reduced group.
+
+    Exclusive cumulative products from both ends, so zeros need no division (x * 0 / 0)."""
+    axes = tuple(range(a.ndim)) if axes is None else axes
+    kept = [i for i in range(a.ndim) if i not in axes]
+    order = kept + list(axes)
+    moved = xp.transpose(a, order)
+    rows = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    ones = xp.ones_like(rows[..., :1])
+    before = xp.cumprod(xp.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+    after = xp.cumprod(xp.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = (before * after).reshape(moved.shape)
+    return xp.transpose(others, np.argsort(order))
+
+
+def _product_of_others_grad(g, y, needs, *saved):
+    raise NotImplementedError(
+        "prod: second and higher derivatives of K.prod are not implemented")
+
+
+def _prod_grad(g, y, needs, x, axes):
+    others = record(_product_of_others(x.device.xp, x.data, axes), (x,),
+                    _product_of_others_grad)
+    return (_expand_to_input(g, x.shape, axes) * others,)
+
+
+def prod(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.prod(x, axis=None, keepdims=False)`. Product of the values over `axis`.
+
+    The gradient is exact with zeros among the values; it is differentiable once."""
+    return _reduce(x, axis, keepdims, "prod",
+                   lambda xp, a, axes, k: xp.prod(a, axis=axes, keepdims=k), _prod_grad, True)
+
+
+from .math import cast, equal  # noqa: E402  (math imports this module)
+from .shape import broadcast_to, reshape  # noqa: E402

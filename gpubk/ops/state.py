@@ -1,0 +1,95 @@
+"""Reading and writing values: eval, get/set_value, updates of variables, print_tensor."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autodiff import record
+from ..config import floatx
+from ..graph import Placeholder
+from ..tensor import Tensor, Variable, as_tensor
+
+
+def eval(x) -> np.ndarray:
+    """Keras: `K.eval(x)`. The value of a tensor or variable, as a NumPy array."""
+    if isinstance(x, Placeholder):
+        raise x.no_value_error("eval")
+    return np.asarray(as_tensor(x, "eval").numpy())
+
+
+def get_value(x) -> np.ndarray:
+    """Keras: `K.get_value(x)`. The value of a variable (or tensor), as a NumPy array."""
+    if isinstance(x, Placeholder):
+        raise x.no_value_error("get_value")
+    return np.asarray(as_tensor(x, "get_value").numpy())
+
+
+def batch_get_value(tensors) -> list:
+    """Keras: `K.batch_get_value(tensors)`. The values of a list of tensors, as NumPy arrays."""
+    return [get_value(t) for t in tensors]
+
+
+def _variable(x, func: str) -> Variable:
+    if not isinstance(x, Variable):
+        raise TypeError(f"{func}: expected a variable, got {type(x).__name__}")
+    return x
+
+
+def set_value(x, value) -> None:
+    """Keras: `K.set_value(x, value)`. Sets a variable from a NumPy array (or anything array-like)
+    of its shape; on error the variable keeps its value."""
+    _variable(x, "set_value").assign(value, "set_value")
+
+
+def batch_set_value(tuples) -> None:
+    """Keras: `K.batch_set_value(tuples)`. Sets several variables: `[(variable, value), ...]`."""
+    for x, value in tuples:
+        set_value(x, value)
+
+
+def update(x, new_x) -> Variable:
+    """Keras: `K.update(x, new_x)`. Sets variable `x` to `new_x`; returns `x`."""
+    return _variable(x, "update").assign(new_x, "update")
+
+
+def update_add(x, increment) -> Variable:
+    """Keras: `K.update_add(x, increment)`. Adds `increment` to variable `x`; returns `x`."""
+    return _variable(x, "update_add").assign_add(increment, "update_add")
+
+
+def update_sub(x, decrement) -> Variable:
+    """Keras: `K.update_sub(x, decrement)`. Subtracts `decrement` from variable `x`; returns `x`."""
+    return _variable(x, "update_sub").assign_sub(decrement, "update_sub")
+
+
+def moving_average_update(x, value, momentum) -> Variable:
+    """Keras: `K.moving_average_update(x, value, momentum)`.
+
+    `x = x * momentum + value * (1 - momentum)`, computed as Keras 2 (TF2) does:
+    `x -= (x - value) * (1 - momentum)`; returns `x`."""
+    x = _variable(x, "moving_average_update")
+    value = x._checked_value(value, "moving_average_update")
+    return x.assign(x.data - (x.data - value) * (1 - momentum), "moving_average_update")
+
+
+def cast_to_floatx(x):
+    """Keras: `K.cast_to_floatx(x)`. A NumPy array (or tensor, for tensors) of dtype floatx."""
+    if isinstance(x, Tensor):
+        return cast(x, floatx())
+    return np.asarray(x, dtype=floatx())
+
+
+def _identity_grad(g, y, needs):
+    return (g,)
+
+
+def print_tensor(x, message: str = "", summarize: int = 3) -> Tensor:
+    """Keras: `K.print_tensor(x, message='', summarize=3)`. Prints `message` and the value of
+    `x` (the first and last `summarize` entries of long axes), and returns a tensor equal to `x`
+    (gradients pass through)."""
+    x = as_tensor(x, "print_tensor")
+    with np.printoptions(threshold=2 * summarize, edgeitems=summarize):
+        print(*([message] if message else []), x.numpy())
+    return record(x.data, (x,), _identity_grad)
+
+
+from .math import cast  # noqa: E402

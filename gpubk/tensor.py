@@ -1,0 +1,226 @@
+"""Tensor (one device buffer and its device) and Variable (named, trainable, assignable)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import devices
+from .config import floatx
+from .dtypes import as_dtype
+from .graph import Placeholder
+
+
+class Tensor:
+    """An n-dimensional array on one device: a NumPy (cpu) or CuPy (gpu) buffer.
+
+    Tensors are what every gpubk op takes and returns. `data` is the device buffer itself;
+    `np.asarray(t)` (or `K.eval(t)`) copies it to a NumPy array.
+    """
+
+    # _node: the tape entry that produced this tensor (None for leaves and constants);
+    # _rg: whether gradients flow back through it (trainable variable, watched, or recorded);
+    # _logits: for softmax outputs, the logits they came from (Keras's `_keras_logits`).
+    __slots__ = ("data", "device", "_node", "_rg", "_logits", "__weakref__")
+    __array_priority__ = 100  # so `ndarray + tensor` defers to Tensor.__radd__
+
+    def __init__(self, data, device: devices.Device) -> None:
+        if data.__class__ is not np.ndarray and device is devices.CPU:
+            data = np.asarray(data)  # NumPy returns scalars for 0-d results; keep arrays
+        self.data = data
+        self.device = device
+        self._node = None
+        self._rg = False
+        self._logits = None
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow back through this tensor."""
+        return self._rg
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numpy(self) -> np.ndarray:
+        """Returns the value as a NumPy array (a copy from the GPU; the buffer itself on cpu)."""
+        return devices._to_host(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.numpy()
+        return value if dtype is None else value.astype(dtype, copy=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.data)
+
+    def __hash__(self) -> int:  # identity, as for PyTorch tensors; __eq__ is elementwise
+        return id(self)
+
+    def _describe(self) -> str:
+        return f"shape={self.shape} dtype={self.dtype.name} device={self.device.name}"
+
+    def __repr__(self) -> str:
+        value = np.array2string(self.numpy(), separator=", ", prefix="       ")
+        return f"<gpubk.Tensor {self._describe()}\n numpy={value}>"
+
+    # -- operators (defined in ops/, bound at the bottom of this module) ----------------------
+    def __add__(self, other): return add(self, other)
+    def __radd__(self, other): return add(other, self)
+    def __sub__(self, other): return subtract(self, other)
+    def __rsub__(self, other): return subtract(other, self)
+    def __mul__(self, other): return multiply(self, other)
+    def __rmul__(self, other): return multiply(other, self)
+    def __truediv__(self, other): return divide(self, other)
+    def __rtruediv__(self, other): return divide(other, self)
+    def __floordiv__(self, other): return floordiv(self, other)
+    def __rfloordiv__(self, other): return floordiv(other, self)
+    def __mod__(self, other): return mod(self, other)
+    def __rmod__(self, other): return mod(other, self)
+    def __pow__(self, other): return pow(self, other)
+    def __rpow__(self, other): return pow(other, self)
+    def __matmul__(self, other): return matmul(self, other)
+    def __rmatmul__(self, other): return matmul(other, self)
+    def __neg__(self): return negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return abs(self)
+    def __eq__(self, other): return equal(self, other)
+    def __ne__(self, other): return not_equal(self, other)
+    def __lt__(self, other): return less(self, other)
+    def __le__(self, other): return less_equal(self, other)
+    def __gt__(self, other): return greater(self, other)
+    def __ge__(self, other): return greater_equal(self, other)
+    def __getitem__(self, key): return getitem(self, key)
+
+
+class Variable(Tensor):
+    """A named tensor whose value can be assigned in place; trainable ones receive gradients."""
+
+    __slots__ = ("name", "_trainable", "constraint")
+
+    def __init__(self, data, device: devices.Device, name: str = "Variable",
+                 trainable: bool = True, constraint=None) -> None:
+        super().__init__(data, device)
+        self.name = name
+        self.constraint = constraint
+        self.trainable = trainable
+
+    @property
+    def trainable(self) -> bool:
+        """Whether gradients are computed for this variable (only float variables get them)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        self._rg = self._trainable and self.data.dtype.kind == "f"
+
+    def __repr__(self) -> str:
+        value = np.array2string(self.numpy(), separator=", ", prefix="       ")
+        return f"<gpubk.Variable '{self.name}' {self._describe()}\n numpy={value}>"
+
+    def assign(self, value, func: str = "assign") -> "Variable":
+        """Sets the value; `value` must have this variable's shape and a castable dtype.
+
+        The variable gets a fresh buffer rather than being overwritten, so buffers that earlier
+        ops saved for their gradients keep the values those ops saw.
+        """
+        new = self._checked_value(value, func)
+        if self.constraint is not None:
+            new = self._checked_value(self.constraint(Tensor(new, self.device)), func)
+        self.data = new
+        return self
+
+    def assign_add(self, delta, func: str = "assign_add") -> "Variable":
+        return self.assign(self.data + self._checked_value(delta, func), func)
+
+    def assign_sub(self, delta, func: str = "assign_sub") -> "Variable":
+        return self.assign(self.data - self._checked_value(delta, func), func)
+
+    def _checked_value(self, value, func: str):
+        """`value` as a buffer of this variable's device, shape and dtype, or a clear error."""
+        if isinstance(value, Tensor):
+            if value.device is not self.device:
+                raise ValueError(
+                    f"{func}: variable '{self.name}' is on {self.device.name} but the value is "
+                    f"on {value.device.name}; move it with K.to_device first")
+            data = value.data
+        else:
+            data = self.device.put(to_array(value, None, func))
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"{func}: variable '{self.name}' ({self.dtype.name}) cannot take "
+                            f"a value of dtype {data.dtype}")
+        if data.shape != self.shape:
+            raise ValueError(
+                f"{func}: variable '{self.name}' has shape {self.shape} but the value has shape "
+                f"{data.shape}; expected the same shape")
+        if data.dtype.kind == "f" and self.dtype.kind in "iub":
+            raise TypeError(f"{func}: variable '{self.name}' is {self.dtype.name} and cannot "
+                            f"take a {data.dtype.name} value without losing its fraction")
+        return data.astype(self.dtype, copy=False)
+
+
+def to_array(value, dtype, func: str) -> np.ndarray:
+    """Host value (scalar, list, NumPy array) as a NumPy array, or a TypeError naming `func`."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    elif isinstance(value, Placeholder):
+        raise value.no_value_error(func)
+    dtype = None if dtype is None else as_dtype(dtype, func)
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{func}: cannot convert {type(value).__name__} to a numeric tensor "
+                        f"({err})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{func}: expected a numeric value, got {type(value).__name__} of "
+                        f"dtype {array.dtype}")
+    return array
+
+
+def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None) -> Tensor:
+    """`value` as a Tensor: tensors pass through (cast if `dtype` differs); anything else is
+    converted on `device` (default: the current device). Python floats become floatx."""
+    if isinstance(value, Tensor):
+        if dtype is not None and value.dtype != as_dtype(dtype, func):
+            return cast(value, dtype)
+        return value
+    array = to_array(value, dtype, func)
+    if dtype is None and array.dtype == np.float64 and not isinstance(value, np.ndarray):
+        array = array.astype(floatx())  # Python floats and lists follow floatx, as in Keras
+    dev = device or devices.current()
+    return Tensor(dev.put(array), dev)
+
+
+# The operators above call these; ops/ imports Tensor from here, so bind them last.
+from .ops.math import (  # noqa: E402
+    abs, add, cast, divide, equal, floordiv, greater, greater_equal, less, less_equal, mod,
+    multiply, negative, not_equal, pow, subtract)
+from .ops.linalg import matmul  # noqa: E402
+from .ops.shape import getitem  # noqa: E402
