@@ -16,7 +16,7 @@ import contextlib
 import threading
 from typing import Callable, Sequence
 
-from .tensor import Tensor, as_tensor
+from .tensor import Tensor, Variable, as_tensor
 
 BackwardRule = Callable[[Tensor, "Tensor | None", tuple], Sequence["Tensor | None"]]
 
@@ -87,6 +87,8 @@ def record(data, inputs: Sequence[Tensor], backward: BackwardRule, saved: tuple 
     state = _state
     if not state.enabled:
         return out
+    if saved:
+        saved = tuple(_for_saving(s) if isinstance(s, Tensor) else s for s in saved)
     node = Node(backward, tuple(_parent(t) for t in inputs), saved,
                 data if save_output else None, out.device)
     out._node = node
@@ -96,6 +98,25 @@ def record(data, inputs: Sequence[Tensor], backward: BackwardRule, saved: tuple 
             tape._nodes.append(node)
             node.holders += 1
     return out
+
+
+def _for_saving(t: Tensor) -> Tensor:
+    """What a tape entry keeps of a tensor its rule needs: its buffer and its place in the graph.
+
+    A variable is kept as its value now (assignments swap its buffer, so the rule sees what the
+    forward pass saw), linked to the variable so that higher-order gradients still reach it.
+    A softmax output is kept without the logits it remembers for crossentropy."""
+    if isinstance(t, Variable):
+        kept = Tensor(t.data, t.device)
+        if t._rg:
+            kept._node = Node(_pass_through, (t,), (), None, t.device)
+            kept._rg = True
+        return kept
+    if t._logits is not None:
+        kept = Tensor(t.data, t.device)
+        kept._node, kept._rg = t._node, t._rg
+        return kept
+    return t
 
 
 def _parent(t: Tensor):
@@ -121,6 +142,10 @@ def _topological(roots: list) -> list:
         if id(node) in visited:
             continue
         visited.add(id(node))
+        if node.backward is None:
+            raise RuntimeError(
+                "gradients: part of this graph was released by a non-persistent "
+                "GradientTape; use GradientTape(persistent=True) to differentiate it again")
         if node.pending is not None:
             node.resolve()
         stack.append((node, True))
@@ -158,10 +183,6 @@ def _backprop(targets: Sequence[Tensor], target_grads: Sequence[Tensor],
                 results[id(node)] = g
             if id(node) not in relevant:
                 continue
-            if node.backward is None:
-                raise RuntimeError(
-                    "gradients: part of this graph was released by a non-persistent "
-                    "GradientTape; use GradientTape(persistent=True) to differentiate it again")
             needs = tuple(p is not None and id(p) in relevant for p in node.parents)
             y = node.output() if node.saved_out is not None else None
             for p, need, gp in zip(node.parents, needs, node.backward(g, y, needs, *node.saved)):

@@ -158,11 +158,13 @@ def pow(x, a) -> Tensor:
 
 
 # -- unary math ------------------------------------------------------------------------------
-def _unary(x, func: str, forward, backward, saved=(), save_output: bool = False) -> Tensor:
+def _unary(x, func: str, forward, backward, save_output: bool = False) -> Tensor:
+    """An elementwise op of one tensor; its rule gets the input, or only the output (y) when
+    `save_output` is set."""
     x = as_tensor(x, func)
     data = forward(x.device.xp, x.data)
     if x._rg:
-        return record(data, (x,), backward, saved or (x,), save_output)
+        return record(data, (x,), backward, () if save_output else (x,), save_output)
     return Tensor(data, x.device)
 
 
@@ -190,7 +192,7 @@ def sign(x) -> Tensor:
     return Tensor(x.device.xp.sign(x.data), x.device)
 
 
-def _exp_grad(g, y, needs, x):
+def _exp_grad(g, y, needs):
     return (g * y,)
 
 
@@ -208,7 +210,7 @@ def log(x) -> Tensor:
     return _unary(x, "log", lambda xp, a: xp.log(a), _log_grad)
 
 
-def _sqrt_grad(g, y, needs, x):
+def _sqrt_grad(g, y, needs):
     return (g / (2.0 * y),)
 
 

@@ -1,4 +1,4 @@
-"""Neural-network functions: softmax and log-softmax, with their backward rules."""
+"""Neural-network functions: softmax, log-softmax, relu, tanh, with their backward rules."""
 from __future__ import annotations
 
 from ..autodiff import record
@@ -46,6 +46,50 @@ def softmax_any_rank(x: Tensor, axis: int) -> Tensor:
     return Tensor(data, x.device)
 
 
+def _relu_grad(g, y, needs, x):
+    return (where(greater(x, 0), g, zeros_like_data(g)),)
+
+
+def _plain_relu(x: Tensor) -> Tensor:
+    data = x.device.xp.maximum(x.data, 0)
+    if x._rg:
+        return record(data, (x,), _relu_grad, (x,))
+    return Tensor(data, x.device)
+
+
+def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tensor:
+    """Keras: `K.relu(x, alpha=0.0, max_value=None, threshold=0.0)`. Rectified linear unit.
+
+    `f(x) = max_value` for `x >= max_value`, `x` for `threshold <= x < max_value`, and
+    `alpha * (x - threshold)` otherwise."""
+    x = as_tensor(x, "relu")
+    if alpha != 0.0 and max_value is None and threshold == 0.0:
+        return where(greater(x, 0), x, x * alpha)  # leaky relu
+    negative_part = _plain_relu(-x + threshold) if alpha != 0.0 else None
+    if threshold != 0.0:
+        y = x * cast(greater(x, threshold), x.dtype)
+    else:
+        y = _plain_relu(x)
+    if max_value is not None:
+        y = clip(y, 0, max_value)
+    if negative_part is not None:
+        y = y - alpha * negative_part
+    return y
+
+
+def _tanh_grad(g, y, needs):
+    return (g * (1.0 - y * y),)
+
+
+def tanh(x) -> Tensor:
+    """Keras: `K.tanh(x)`. Elementwise hyperbolic tangent."""
+    x = as_tensor(x, "tanh")
+    data = x.device.xp.tanh(x.data)
+    if x._rg:
+        return record(data, (x,), _tanh_grad, save_output=True)
+    return Tensor(data, x.device)
+
+
 def _log_softmax_data(xp, a, axis: int):
     if a.size == 0:
         return xp.empty_like(a)
@@ -67,5 +111,5 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     return Tensor(data, x.device)
 
 
-from .math import exp  # noqa: E402
+from .math import cast, clip, exp, greater, where, zeros_like_data  # noqa: E402
 from .reduce import sum  # noqa: E402
