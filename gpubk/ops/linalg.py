@@ -11,26 +11,8 @@ def _matmul_grad(g, y, needs, a, b):
             sum_to(matmul(swap_last_axes(a), g), b.shape) if needs[1] else None)
 
 
-def matmul(x, y) -> Tensor:
-    """Matrix product with NumPy's `@` rules: batch dimensions broadcast; a 1-D operand is a
-    vector (a row on the left, a column on the right)."""
-    x, y = operands(x, y, "matmul")
-    if x.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"matmul: operands of shapes {x.shape} and {y.shape}; expected rank "
-                         ">= 1 (use * for scalars)")
-    if x.ndim == 1 or y.ndim == 1:  # as matrices, then drop the added axes
-        x2 = reshape(x, (1,) + x.shape) if x.ndim == 1 else x
-        y2 = reshape(y, y.shape + (1,)) if y.ndim == 1 else y
-        out = matmul(x2, y2)
-        shape = out.shape
-        if x.ndim == 1:
-            shape = shape[:-2] + shape[-1:]
-        if y.ndim == 1:
-            shape = shape[:-1]
-        return reshape(out, shape)
-    if x.shape[-1] != y.shape[-2]:
-        raise ValueError(f"matmul: shapes {x.shape} and {y.shape} do not match; expected "
-                         f"x.shape[-1] == y.shape[-2] ({x.shape[-1]} != {y.shape[-2]})")
+def _matrix_product(x: Tensor, y: Tensor) -> Tensor:
+    """`x @ y` for operands of rank >= 2 whose inner dimensions were checked."""
     try:
         data = x.data @ y.data
     except ValueError:
@@ -41,6 +23,35 @@ def matmul(x, y) -> Tensor:
     return Tensor(data, x.device)
 
 
+def _inner_mismatch(func: str, x: Tensor, y: Tensor) -> ValueError:
+    return ValueError(f"{func}: shapes {x.shape} ({x.dtype.name}) and {y.shape} "
+                      f"({y.dtype.name}) do not match; expected x.shape[-1] == y.shape[-2] "
+                      f"({x.shape[-1]} != {y.shape[-2]})")
+
+
+def matmul(x, y) -> Tensor:
+    """Matrix product with NumPy's `@` rules: batch dimensions broadcast; a 1-D operand is a
+    vector (a row on the left, a column on the right)."""
+    x, y = operands(x, y, "matmul")
+    xs, ys = x.data.shape, y.data.shape
+    if len(xs) >= 2 and len(ys) >= 2:
+        if xs[-1] != ys[-2]:
+            raise _inner_mismatch("matmul", x, y)
+        return _matrix_product(x, y)
+    if not xs or not ys:
+        raise ValueError(f"matmul: operands of shapes {xs} and {ys}; expected rank >= 1 "
+                         "(use * for scalars)")
+    # A vector operand: make it a matrix, multiply, then drop the added axis.
+    out = matmul(reshape(x, (1,) + xs) if len(xs) == 1 else x,
+                 reshape(y, ys + (1,)) if len(ys) == 1 else y)
+    shape = out.shape
+    if len(xs) == 1:
+        shape = shape[:-2] + shape[-1:]
+    if len(ys) == 1:
+        shape = shape[:-1]
+    return reshape(out, shape)
+
+
 def dot(x, y) -> Tensor:
     """Keras: `K.dot(x, y)`. Multiplies two tensors of rank >= 2.
 
@@ -49,21 +60,20 @@ def dot(x, y) -> Tensor:
     `(2, 3) . (4, 3, 5) -> (2, 4, 5)` (shape `x.shape[:-1] + y.shape[:-2] + y.shape[-1:]`).
     """
     x, y = operands(x, y, "dot")
-    if x.ndim < 2 or y.ndim < 2:
-        raise ValueError(f"dot: got shapes {x.shape} and {y.shape}; expected tensors of rank "
-                         ">= 2 (Keras's K.dot rejects 1-D inputs)")
-    if x.shape[-1] != y.shape[-2]:
-        raise ValueError(f"dot: shapes {x.shape} ({x.dtype.name}) and {y.shape} "
-                         f"({y.dtype.name}) do not match; expected x.shape[-1] == y.shape[-2] "
-                         f"({x.shape[-1]} != {y.shape[-2]})")
-    if x.ndim == 2 and y.ndim == 2:
-        return matmul(x, y)
+    xs, ys = x.data.shape, y.data.shape
+    if len(xs) < 2 or len(ys) < 2:
+        raise ValueError(f"dot: got shapes {xs} and {ys}; expected tensors of rank >= 2 "
+                         "(Keras's K.dot rejects 1-D inputs)")
+    if xs[-1] != ys[-2]:
+        raise _inner_mismatch("dot", x, y)
+    if len(xs) == 2 and len(ys) == 2:
+        return _matrix_product(x, y)
     # Fold x into rows and y (its contracted axis first) into columns: one large GEMM.
-    k = x.shape[-1]
-    pattern = [y.ndim - 2] + [i for i in range(y.ndim) if i != y.ndim - 2]
+    k = xs[-1]
+    pattern = [len(ys) - 2] + [i for i in range(len(ys)) if i != len(ys) - 2]
     rows = reshape(x, (-1, k))
     cols = reshape(permute_dimensions(y, pattern), (k, -1))
-    return reshape(matmul(rows, cols), x.shape[:-1] + y.shape[:-2] + y.shape[-1:])
+    return reshape(_matrix_product(rows, cols), xs[:-1] + ys[:-2] + ys[-1:])
 
 
 from .shape import permute_dimensions, reshape, swap_last_axes  # noqa: E402

@@ -25,7 +25,7 @@ def _xent_with_logits(target: Tensor, logits: Tensor, axis: int) -> Tensor:
     """-sum(target * log_softmax(logits)) along `axis`, as one op with one backward rule."""
     xp = logits.device.xp
     log_p = _log_softmax_data(xp, logits.data, axis)
-    data = -xp.sum(target.data * log_p, axis=axis)
+    data = -(target.data * log_p).sum(axis=axis)
     return record(data, (target, logits), _xent_logits_grad, (target, logits, axis))
 
 

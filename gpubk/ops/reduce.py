@@ -13,6 +13,8 @@ def normalize_axes(axis, ndim: int, func: str) -> tuple | None:
     non-negative axes, or None for all; an axis out of range is a ValueError naming `func`."""
     if axis is None:
         return None
+    if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, without the loop
+        return (axis % ndim,)
     axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
     result = []
     for a in axes:
@@ -55,7 +57,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
     of ints, or None for all)."""
     return _reduce(x, axis, keepdims, "sum",
-                   lambda xp, a, axes, k: xp.sum(a, axis=axes, keepdims=k), _sum_grad, False)
+                   lambda xp, a, axes, k: a.sum(axis=axes, keepdims=k), _sum_grad, False)
 
 
 def _mean_grad(g, y, needs, in_shape, axes):
@@ -66,7 +68,7 @@ def _mean_grad(g, y, needs, in_shape, axes):
 def _mean_forward(xp, a, axes, keepdims):
     if a.dtype.kind == "b":  # Keras casts bool to floatx before averaging
         a = a.astype(floatx())
-    out = xp.mean(a, axis=axes, keepdims=keepdims)
+    out = a.mean(axis=axes, keepdims=keepdims)
     return out if a.dtype.kind == "f" else out.astype(a.dtype)  # integer mean stays integer
 
 
@@ -91,7 +93,7 @@ def _check_nonempty(a, axes, func: str) -> None:
 
 def _max_forward(xp, a, axes, keepdims):
     _check_nonempty(a, axes, "max")
-    return xp.max(a, axis=axes, keepdims=keepdims)
+    return a.max(axis=axes, keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
@@ -102,7 +104,7 @@ def max(x, axis=None, keepdims: bool = False) -> Tensor:
 
 def _min_forward(xp, a, axes, keepdims):
     _check_nonempty(a, axes, "min")
-    return xp.min(a, axis=axes, keepdims=keepdims)
+    return a.min(axis=axes, keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
@@ -143,7 +145,7 @@ def prod(x, axis=None, keepdims: bool = False) -> Tensor:
 
     The gradient is exact with zeros among the values; it is differentiable once."""
     return _reduce(x, axis, keepdims, "prod",
-                   lambda xp, a, axes, k: xp.prod(a, axis=axes, keepdims=k), _prod_grad, True)
+                   lambda xp, a, axes, k: a.prod(axis=axes, keepdims=k), _prod_grad, True)
 
 
 from .math import cast, equal  # noqa: E402  (math imports this module)
