@@ -84,22 +84,23 @@ def eye(size, dtype=None, name: str | None = None) -> Variable:
     return Variable(data, dev, name or "Variable")
 
 
+def _filled_like(func: str, x, dtype, value) -> Tensor:
+    x = as_tensor(x, func)
+    dtype = x.dtype if dtype is None else as_dtype(dtype, func)
+    with x.device.context():
+        return Tensor(x.device.xp.full(x.shape, value, dtype=dtype), x.device)
+
+
 def zeros_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.zeros_like(x, dtype=None, name=None)`. Zeros of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    x = as_tensor(x, "zeros_like")
-    dtype = x.dtype if dtype is None else as_dtype(dtype, "zeros_like")
-    with x.device.context():
-        return Tensor(x.device.xp.zeros(x.shape, dtype=dtype), x.device)
+    return _filled_like("zeros_like", x, dtype, 0)
 
 
 def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.ones_like(x, dtype=None, name=None)`. Ones of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    x = as_tensor(x, "ones_like")
-    dtype = x.dtype if dtype is None else as_dtype(dtype, "ones_like")
-    with x.device.context():
-        return Tensor(x.device.xp.ones(x.shape, dtype=dtype), x.device)
+    return _filled_like("ones_like", x, dtype, 1)
 
 
 def _random_variable(func: str, shape, dtype, name, seed, draw) -> Variable:

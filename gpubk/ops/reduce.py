@@ -91,26 +91,22 @@ def _check_nonempty(a, axes, func: str) -> None:
                          f"axis {axes}; expected a non-empty reduced axis")
 
 
-def _max_forward(xp, a, axes, keepdims):
-    _check_nonempty(a, axes, "max")
-    return a.max(axis=axes, keepdims=keepdims)
+def _extremum(x, axis, keepdims: bool, func: str) -> Tensor:
+    """max or min (`func`), whose gradient goes to the elements equal to the result."""
+    def forward(xp, a, axes, k):
+        _check_nonempty(a, axes, func)
+        return getattr(a, func)(axis=axes, keepdims=k)
+    return _reduce(x, axis, keepdims, func, forward, _extremum_grad, True, save_output=True)
 
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
-    return _reduce(x, axis, keepdims, "max", _max_forward, _extremum_grad, True,
-                   save_output=True)
-
-
-def _min_forward(xp, a, axes, keepdims):
-    _check_nonempty(a, axes, "min")
-    return a.min(axis=axes, keepdims=keepdims)
+    return _extremum(x, axis, keepdims, "max")
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
-    return _reduce(x, axis, keepdims, "min", _min_forward, _extremum_grad, True,
-                   save_output=True)
+    return _extremum(x, axis, keepdims, "min")
 
 
 def _product_of_others(xp, a, axes):
