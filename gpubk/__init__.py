@@ -17,7 +17,8 @@ from .ops.losses import categorical_crossentropy
 from .ops.math import (
     abs, add, cast, clip, divide, equal, exp, greater, greater_equal, less, less_equal, log,
     multiply, negative, not_equal, pow, sign, sqrt, square, subtract, where)
-from .ops.nn import log_softmax, relu, softmax, tanh
+from .ops.nn import (
+    elu, hard_sigmoid, log_softmax, relu, sigmoid, softmax, softplus, softsign, tanh)
 from .ops.query import count_params, dtype, int_shape, is_tensor, ndim, shape
 from .ops.reduce import max, mean, min, prod, sum
 from .ops.shape import (
@@ -37,7 +38,8 @@ __all__ = [
     "get_device", "get_value", "gradients", "greater", "greater_equal", "int_shape",
     "is_tensor", "less", "less_equal", "log", "log_softmax", "matmul", "max", "mean", "min",
     "moving_average_update", "multiply", "ndim", "negative", "no_grad", "not_equal", "ones",
-    "ones_like", "permute_dimensions", "placeholder", "relu", "tanh", "pow", "print_tensor", "prod",
+    "ones_like", "permute_dimensions", "placeholder", "relu", "tanh", "elu", "hard_sigmoid", "sigmoid",
+    "softplus", "softsign", "pow", "print_tensor", "prod",
     "random_normal_variable", "random_uniform_variable", "repeat_elements", "reshape",
     "set_epsilon", "set_floatx", "set_value", "shape", "sign", "softmax", "sqrt", "square",
     "stack", "stop_gradient", "subtract", "sum", "tile", "to_device", "transpose", "update",

@@ -119,6 +119,20 @@ def _for_saving(t: Tensor) -> Tensor:
     return t
 
 
+def recording() -> bool:
+    """Whether ops are being recorded now. Backward rules that have a fused kernel use it when
+    nothing records (first-order gradients), and their differentiable composition otherwise."""
+    return _state.enabled
+
+
+def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tuple:
+    """The backward of a fused op while gradients of gradients are recorded: differentiate the
+    op's composition of gpubk ops, `composition(*inputs)`, against `g`, recording as it goes."""
+    sources = [t for t, need in zip(inputs, needs) if need]
+    grads = iter(_backprop([composition(*inputs)], [g], sources, create_graph=True))
+    return tuple(next(grads) if need else None for need in needs)
+
+
 def _parent(t: Tensor):
     if t._node is not None:
         return t._node

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 import numpy as np
 
 
 class Device:
-    """A place where tensors live: `cpu` (NumPy) or `gpu:N` (CuPy on CUDA device N)."""
+    """A place where tensors live: `cpu` (NumPy), `gpu:N` (CuPy on CUDA device N), or `sim`
+    (NumPy buffers, with the CUDA kernels run by Numba's CUDA simulator: for tests)."""
 
-    __slots__ = ("name", "kind", "index", "xp")
+    __slots__ = ("name", "kind", "index", "xp", "cuda_kernels")
 
     def __init__(self, kind: str, index: int, xp) -> None:
         self.kind = kind
         self.index = index
-        self.name = "cpu" if kind == "cpu" else f"{kind}:{index}"
+        self.name = f"{kind}:{index}" if kind == "gpu" else kind
         self.xp = xp
+        self.cuda_kernels = kind != "cpu"  # kernel-backed ops launch the Numba CUDA kernels
 
     def __repr__(self) -> str:
         return f"Device({self.name!r})"
@@ -31,14 +34,14 @@ class Device:
         return self.name
 
     def context(self):
-        """Scope in which CuPy allocates on this device (nothing to do on the CPU)."""
-        if self.kind == "cpu":
+        """Scope in which CuPy allocates on this device (nothing to do on NumPy devices)."""
+        if self.xp is np:
             return contextlib.nullcontext()
         return self.xp.cuda.Device(self.index)
 
     def put(self, array):
         """Returns `array` (NumPy or CuPy) as a buffer of this device; no copy if already here."""
-        if self.kind == "cpu":
+        if self.xp is np:
             return array if isinstance(array, np.ndarray) else _to_host(array)
         with self.context():
             return self.xp.asarray(array)
@@ -90,17 +93,35 @@ def _gpu(index: int) -> Device:
     return _gpus[index]
 
 
+_sim: Device | None = None
+
+
+def _simulator() -> Device:
+    """The `sim` device; Numba's CUDA simulator must be chosen before numba.cuda is imported."""
+    global _sim
+    if _sim is None:
+        if "numba.cuda" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+            raise DeviceError("sim requested but numba.cuda was already imported without the "
+                              "simulator; set NUMBA_ENABLE_CUDASIM=1 before starting Python")
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+        _sim = Device("sim", 0, np)
+    return _sim
+
+
 def parse(name: str | Device) -> Device:
-    """Returns the Device named `name`: 'cpu', 'gpu' (= 'gpu:0') or 'gpu:N'."""
+    """Returns the Device named `name`: 'cpu', 'gpu' (= 'gpu:0'), 'gpu:N', or 'sim' (the CUDA
+    kernels under Numba's simulator, on NumPy buffers: slow, for tests)."""
     if isinstance(name, Device):
         return name
     text = str(name).strip().lower()
     if text == "cpu":
         return CPU
+    if text == "sim":
+        return _simulator()
     kind, _, index = text.partition(":")
     if kind in ("gpu", "cuda") and (index == "" or index.isdigit()):
         return _gpu(int(index or 0))
-    raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'gpu' or 'gpu:N'")
+    raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'gpu', 'gpu:N' or 'sim'")
 
 
 def _pick_default() -> tuple[Device, str]:

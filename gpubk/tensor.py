@@ -23,7 +23,7 @@ class Tensor:
     __array_priority__ = 100  # so `ndarray + tensor` defers to Tensor.__radd__
 
     def __init__(self, data, device: devices.Device) -> None:
-        if data.__class__ is not np.ndarray and device is devices.CPU:
+        if data.__class__ is not np.ndarray and device.xp is np:
             data = np.asarray(data)  # NumPy returns scalars for 0-d results; keep arrays
         self.data = data
         self.device = device

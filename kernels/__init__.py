@@ -1,3 +1,20 @@
-"""Custom kernels, installed as `gpubk.kernels`: Numba CUDA kernels with their launchers, and
-Numba CPU twins where they beat NumPy, one module per op family. Ops fall back to plain array
-code (NumPy or CuPy) for any family that has no kernel here yet."""
+"""Custom kernels, installed as `gpubk.kernels`, one module per op family:
+
+- `softmax`: row softmax and log-softmax, forward and backward;
+- `crossentropy`: categorical crossentropy from probabilities, and fused softmax-crossentropy
+  from logits, forward and backward;
+- `elementwise`: activations and their gradients.
+
+Each family has Numba CUDA kernels (for CuPy arrays, or NumPy arrays under the CUDA simulator),
+Numba CPU twins used where they beat NumPy, and the plain array code otherwise. Families load on
+first use (they import Numba), so `import gpubk` imports and compiles nothing.
+"""
+import importlib
+
+_FAMILIES = ("softmax", "crossentropy", "elementwise")
+
+
+def __getattr__(name: str):
+    if name in _FAMILIES:  # first use: import the family (later lookups find the attribute)
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

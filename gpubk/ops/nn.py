@@ -1,23 +1,20 @@
-"""Neural-network functions: softmax, log-softmax, relu, tanh, with their backward rules."""
+"""Neural-network functions: softmax, log-softmax and the activations, with their backward
+rules."""
 from __future__ import annotations
 
-from ..autodiff import record
+import math
+
+from .. import kernels
+from ..autodiff import composition_grads, record, recording
 from ..tensor import Tensor, as_tensor
 from .reduce import normalize_axes
 
 
-def _softmax_data(xp, a, axis: int):
-    if a.size == 0:
-        return xp.empty_like(a)
-    # Array methods rather than xp.max/xp.sum: the same on NumPy and CuPy, and cheaper to call.
-    e = xp.exp(a - a.max(axis=axis, keepdims=True))  # never overflows, even for logits of 1e4
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
-
-
 def _softmax_grad(g, y, needs, axis):
-    # Keeps the output y, not the input: dx = y * (g - sum(g * y)).
-    return (y * (g - sum(g * y, axis=axis, keepdims=True)),)
+    # Keeps the output y, not the input: dx = y * (g - sum(g * y)), one kernel pass.
+    if recording():  # differentiable, for gradients of gradients
+        return (y * (g - sum(g * y, axis=axis, keepdims=True)),)
+    return (Tensor(kernels.softmax.backward(y.device, y.data, g.data, axis), y.device),)
 
 
 def softmax(x, axis: int = -1) -> Tensor:
@@ -40,76 +37,131 @@ def softmax(x, axis: int = -1) -> Tensor:
 def softmax_any_rank(x: Tensor, axis: int) -> Tensor:
     """Softmax without Keras's rank check (crossentropy over a single row needs it)."""
     axis = normalize_axes(axis, x.ndim, "softmax")[0]
-    data = _softmax_data(x.device.xp, x.data, axis)
+    data = kernels.softmax.forward(x.device, x.data, axis)
     if x._rg:
         return record(data, (x,), _softmax_grad, (axis,), save_output=True)
     return Tensor(data, x.device)
 
+
+# -- activations ---------------------------------------------------------------------------------
+# Forward and first-order backward run as one-pass kernels (kernels/elementwise.py); gradients
+# of gradients differentiate the same function composed of gpubk ops.
 
 def _relu_grad(g, y, needs, x):
     return (where(greater(x, 0), g, zeros_like_data(g)),)
 
 
 def _plain_relu(x: Tensor) -> Tensor:
+    """max(x, 0), for the compositions below."""
     data = x.device.xp.maximum(x.data, 0)
     if x._rg:
         return record(data, (x,), _relu_grad, (x,))
     return Tensor(data, x.device)
 
 
+def _input_activation_grad(g, y, needs, x, op, composition, params):
+    if recording():
+        return composition_grads(composition, (x,), g, needs)
+    return (Tensor(kernels.elementwise.backward(x.device, op, x.data, g.data, *params),
+                   x.device),)
+
+
+def _output_activation_grad(g, y, needs, op, derivative):
+    if recording():
+        return (g * derivative(y),)
+    return (Tensor(kernels.elementwise.backward(y.device, op, y.data, g.data), y.device),)
+
+
+def _activation(x, func: str, op: int, composition=None, derivative=None,
+                params: tuple = ()) -> Tensor:
+    """Runs activation `op`. Its second-order backward differentiates `composition(x)` (the
+    function in gpubk ops), or, for ops whose gradient comes from their output y, uses
+    `derivative(y)`."""
+    x = as_tensor(x, func)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{func}: expected a float tensor, got {x.dtype.name}")
+    data = kernels.elementwise.forward(x.device, op, x.data, *params)
+    if not x._rg:
+        return Tensor(data, x.device)
+    if op in kernels.elementwise.USES_OUTPUT:
+        return record(data, (x,), _output_activation_grad, (op, derivative), save_output=True)
+    return record(data, (x,), _input_activation_grad, (x, op, composition, params))
+
+
+def _relu_composed(x, alpha, max_value, threshold):
+    """Keras 2's relu, step by step."""
+    negative_part = _plain_relu(-x + threshold) if alpha != 0.0 else None
+    y = x * cast(greater(x, threshold), x.dtype) if threshold != 0.0 else _plain_relu(x)
+    if max_value is not None:
+        y = clip(y, 0, max_value)
+    return y - alpha * negative_part if negative_part is not None else y
+
+
 def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tensor:
     """Keras: `K.relu(x, alpha=0.0, max_value=None, threshold=0.0)`. Rectified linear unit.
 
-    `f(x) = max_value` for `x >= max_value`, `x` for `threshold <= x < max_value`, and
-    `alpha * (x - threshold)` otherwise."""
-    x = as_tensor(x, "relu")
-    if alpha != 0.0 and max_value is None and threshold == 0.0:
-        return where(greater(x, 0), x, x * alpha)  # leaky relu
-    negative_part = _plain_relu(-x + threshold) if alpha != 0.0 else None
-    if threshold != 0.0:
-        y = x * cast(greater(x, threshold), x.dtype)
-    else:
-        y = _plain_relu(x)
-    if max_value is not None:
-        y = clip(y, 0, max_value)
-    if negative_part is not None:
-        y = y - alpha * negative_part
-    return y
+    `f(x) = max_value` for `x >= max_value`, `x` for `threshold < x < max_value`, and
+    `alpha * (x - threshold)` otherwise (leaky when `alpha` is set)."""
+    alpha, threshold = float(alpha), float(threshold)
+    low, high = (-math.inf, math.inf) if max_value is None else (0.0, float(max_value))
+    return _activation(x, "relu", kernels.elementwise.RELU,
+                       composition=lambda v: _relu_composed(v, alpha, max_value, threshold),
+                       params=(alpha, low, high, threshold))
 
 
-def _tanh_grad(g, y, needs):
-    return (g * (1.0 - y * y),)
+def sigmoid(x) -> Tensor:
+    """Keras: `K.sigmoid(x)`. Elementwise `1 / (1 + exp(-x))`."""
+    return _activation(x, "sigmoid", kernels.elementwise.SIGMOID,
+                       derivative=lambda y: y * (1.0 - y))
+
+
+def hard_sigmoid(x) -> Tensor:
+    """Keras: `K.hard_sigmoid(x)`. `0` below -2.5, `1` above 2.5, `0.2 * x + 0.5` between."""
+    return _activation(x, "hard_sigmoid", kernels.elementwise.HARD_SIGMOID,
+                       composition=lambda v: clip(v * 0.2 + 0.5, 0.0, 1.0))
 
 
 def tanh(x) -> Tensor:
     """Keras: `K.tanh(x)`. Elementwise hyperbolic tangent."""
-    x = as_tensor(x, "tanh")
-    data = x.device.xp.tanh(x.data)
-    if x._rg:
-        return record(data, (x,), _tanh_grad, save_output=True)
-    return Tensor(data, x.device)
+    return _activation(x, "tanh", kernels.elementwise.TANH, derivative=lambda y: 1.0 - y * y)
 
 
-def _log_softmax_data(xp, a, axis: int):
-    if a.size == 0:
-        return xp.empty_like(a)
-    shifted = a - a.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+def elu(x, alpha: float = 1.0) -> Tensor:
+    """Keras: `K.elu(x, alpha=1.0)`. `x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise."""
+    alpha = float(alpha)
+    return _activation(
+        x, "elu", kernels.elementwise.ELU,
+        composition=lambda v: where(greater(v, 0), v, alpha * (exp(clip(v, None, 0.0)) - 1.0)),
+        params=(alpha,))
+
+
+def softplus(x) -> Tensor:
+    """Keras: `K.softplus(x)`. `log(exp(x) + 1)`, computed without overflow for large `x`."""
+    return _activation(x, "softplus", kernels.elementwise.SOFTPLUS,
+                       composition=lambda v: _plain_relu(v) + log(1.0 + exp(-abs(v))))
+
+
+def softsign(x) -> Tensor:
+    """Keras: `K.softsign(x)`. `x / (1 + |x|)`."""
+    return _activation(x, "softsign", kernels.elementwise.SOFTSIGN,
+                       composition=lambda v: v / (1.0 + abs(v)))
 
 
 def _log_softmax_grad(g, y, needs, axis):
-    return (g - exp(y) * sum(g, axis=axis, keepdims=True),)
+    if recording():
+        return (g - exp(y) * sum(g, axis=axis, keepdims=True),)
+    return (Tensor(kernels.softmax.backward(y.device, y.data, g.data, axis, True), y.device),)
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """Log of the softmax along `axis`, computed stably as `x - max - log(sum(exp(x - max)))`."""
     x = as_tensor(x, "log_softmax")
     axis = normalize_axes(axis, x.ndim, "log_softmax")[0]
-    data = _log_softmax_data(x.device.xp, x.data, axis)
+    data = kernels.softmax.forward(x.device, x.data, axis, True)
     if x._rg:
         return record(data, (x,), _log_softmax_grad, (axis,), save_output=True)
     return Tensor(data, x.device)
 
 
-from .math import cast, clip, exp, greater, where, zeros_like_data  # noqa: E402
+from .math import abs, cast, clip, exp, greater, log, where, zeros_like_data  # noqa: E402
 from .reduce import sum  # noqa: E402

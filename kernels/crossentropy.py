@@ -1,0 +1,248 @@
+"""Categorical crossentropy per row: from probabilities (Keras 2: divide by the row sum, clip to
+[eps, 1 - eps], -sum(t * log p)) and from logits (a fused, stable log-softmax), forward and
+backward. Each kernel reads its inputs once per row and writes one value per row (forward) or
+one gradient per element (backward).
+
+Gradients with respect to the output:
+- probabilities: with P = sum(p), q = p / P, c = clip(q) and a = -t / c where q is inside the
+  clip (0 outside), dp = g * (a - sum(a * q)) / P;
+- logits: dz = g * (softmax(z) * sum(t) - t), i.e. softmax - target for a one-hot target.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float64, njit, prange
+
+from .fastmath import REDUCE_FLAGS, exp, log, maxnum
+from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, device_args, \
+    threads_per_row
+
+
+# -- CUDA ----------------------------------------------------------------------------------------
+@cuda.jit(cache=True)
+def _probs_forward_cuda(t, p, loss, low, high):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    total = 0.0
+    for j in range(tid, n, step):
+        total += p[row, j]
+    total = block_sum(buf, total)
+    acc = 0.0
+    for j in range(tid, n, step):
+        acc += t[row, j] * math.log(min(max(p[row, j] / total, low), high))
+    acc = block_sum(buf, acc)
+    if tid == 0:
+        loss[row] = -acc
+
+
+@cuda.jit(cache=True)
+def _probs_backward_cuda(t, p, g, dp, low, high):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    total = 0.0
+    for j in range(tid, n, step):
+        total += p[row, j]
+    total = block_sum(buf, total)
+    dot = 0.0
+    for j in range(tid, n, step):
+        q = p[row, j] / total
+        if low <= q <= high:
+            dot -= t[row, j]  # a * q with a = -t / q
+    dot = block_sum(buf, dot)
+    for j in range(tid, n, step):
+        q = p[row, j] / total
+        a = -t[row, j] / q if low <= q <= high else 0.0
+        dp[row, j] = g[row] * (a - dot) / total
+
+
+@cuda.jit(cache=True)
+def _logits_forward_cuda(t, z, loss):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    m = -math.inf
+    for j in range(tid, n, step):
+        m = max(m, float64(z[row, j]))
+    m = block_max(buf, m)
+    s = 0.0
+    t_sum = 0.0
+    tz = 0.0
+    for j in range(tid, n, step):
+        s += math.exp(z[row, j] - m)
+        t_sum += t[row, j]
+        tz += t[row, j] * (z[row, j] - m)
+    s = block_sum(buf, s)
+    t_sum = block_sum(buf, t_sum)
+    tz = block_sum(buf, tz)
+    if tid == 0:
+        loss[row] = t_sum * math.log(s) - tz  # -sum(t * (z - m - log s))
+
+
+@cuda.jit(cache=True)
+def _logits_backward_cuda(t, z, g, dz):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    m = -math.inf
+    for j in range(tid, n, step):
+        m = max(m, float64(z[row, j]))
+    m = block_max(buf, m)
+    s = 0.0
+    t_sum = 0.0
+    for j in range(tid, n, step):
+        s += math.exp(z[row, j] - m)
+        t_sum += t[row, j]
+    s = block_sum(buf, s)
+    t_sum = block_sum(buf, t_sum)
+    scale = t_sum / s
+    for j in range(tid, n, step):
+        dz[row, j] = g[row] * (math.exp(z[row, j] - m) * scale - t[row, j])
+
+
+# -- CPU twins -----------------------------------------------------------------------------------
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _probs_forward_cpu(t, p, loss, low, high):
+    low, high = p.dtype.type(low), p.dtype.type(high)
+    for i in prange(p.shape[0]):
+        total = p.dtype.type(0)
+        for j in range(p.shape[1]):
+            total += p[i, j]
+        inv = 1 / total
+        acc = p.dtype.type(0)
+        for j in range(p.shape[1]):
+            acc += t[i, j] * log(min(max(p[i, j] * inv, low), high))
+        loss[i] = -acc
+
+
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _probs_backward_cpu(t, p, g, dp, low, high):
+    low, high = p.dtype.type(low), p.dtype.type(high)
+    zero = p.dtype.type(0)
+    for i in prange(p.shape[0]):
+        total = zero
+        for j in range(p.shape[1]):
+            total += p[i, j]
+        inv = 1 / total
+        dot = zero
+        for j in range(p.shape[1]):
+            q = p[i, j] * inv
+            dot -= t[i, j] if low <= q <= high else zero
+        for j in range(p.shape[1]):
+            q = p[i, j] * inv
+            a = -t[i, j] / q if low <= q <= high else zero
+            dp[i, j] = g[i] * (a - dot) * inv
+
+
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _logits_forward_cpu(t, z, loss):
+    for i in prange(z.shape[0]):
+        m = z[i, 0]
+        for j in range(z.shape[1]):
+            m = maxnum(m, z[i, j])
+        s = z.dtype.type(0)
+        t_sum = z.dtype.type(0)
+        tz = z.dtype.type(0)
+        for j in range(z.shape[1]):
+            s += exp(z[i, j] - m)
+            t_sum += t[i, j]
+            tz += t[i, j] * (z[i, j] - m)
+        loss[i] = t_sum * log(s) - tz
+
+
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _logits_backward_cpu(t, z, g, dz):
+    for i in prange(z.shape[0]):
+        m = z[i, 0]
+        for j in range(z.shape[1]):
+            m = maxnum(m, z[i, j])
+        s = z.dtype.type(0)
+        t_sum = z.dtype.type(0)
+        for j in range(z.shape[1]):
+            e = exp(z[i, j] - m)
+            dz[i, j] = e
+            s += e
+            t_sum += t[i, j]
+        scale = g[i] * t_sum / s
+        for j in range(z.shape[1]):
+            dz[i, j] = dz[i, j] * scale - g[i] * t[i, j]
+
+
+# -- NumPy / CuPy --------------------------------------------------------------------------------
+def _probs_forward_xp(xp, t, p, low, high):
+    q = xp.clip(p / p.sum(axis=-1, keepdims=True), low, high)
+    return -(t * xp.log(q)).sum(axis=-1)
+
+
+def _probs_backward_xp(xp, t, p, g, low, high):
+    total = p.sum(axis=-1, keepdims=True)
+    q = p / total
+    inside = (q >= low) & (q <= high)
+    a = xp.where(inside, -t / xp.where(inside, q, 1), 0)
+    return g[:, None] * (a - (a * q).sum(axis=-1, keepdims=True)) / total
+
+
+def _logits_forward_xp(xp, t, z):
+    shifted = z - z.max(axis=-1, keepdims=True)
+    log_s = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+    return -(t * (shifted - log_s)).sum(axis=-1)
+
+
+def _logits_backward_xp(xp, t, z, g):
+    e = xp.exp(z - z.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return g[:, None] * (p * t.sum(axis=-1, keepdims=True) - t)
+
+
+# -- launchers -----------------------------------------------------------------------------------
+def _run(device, cuda_kernel, cpu_kernel, reference, t, x, g, axis: int, *scalars):
+    """Runs one member of the family over the rows of `t` and `x` (same shape) along `axis`.
+
+    Forward members (`g` None) return one value per row, shaped as `x` without `axis`; backward
+    members take `g` of that shape and return a gradient shaped as `x`."""
+    xp = device.xp
+    rows = Rows(xp, x, axis)
+    inputs = [Rows(xp, t, axis).data.astype(rows.data.dtype, copy=False), rows.data]
+    if g is not None:
+        inputs.append(rows.vector_per_row(g))
+    if x.size == 0 or not device.cuda_kernels and not cpu_twin_applies(x):
+        out = reference(xp, *inputs, *scalars)
+    else:
+        out = xp.empty(rows.data.shape if g is not None else rows.data.shape[:1],
+                       dtype=rows.data.dtype)
+        if device.cuda_kernels:
+            args, stream = device_args(xp, *inputs, out)
+            blocks, threads = rows.data.shape[0], threads_per_row(rows.data.shape[1])
+            cuda_kernel[blocks, threads, stream](*args, *scalars)
+        else:
+            cpu_kernel(*inputs, out, *scalars)
+    return rows.restore(out) if g is not None else rows.restore_reduced(out)
+
+
+def _clip_bounds(dtype, eps: float) -> tuple:
+    """[eps, 1 - eps] computed in the output's dtype, as Keras does."""
+    low = dtype.type(eps) if dtype.kind == "f" else np.float32(eps)
+    return float(low), float(low.dtype.type(1) - low)
+
+
+def probs_forward(device, t, p, axis: int, eps: float):
+    """Keras 2's crossentropy of probabilities `p` against `t` along `axis` (one per row)."""
+    return _run(device, _probs_forward_cuda, _probs_forward_cpu, _probs_forward_xp,
+                t, p, None, axis, *_clip_bounds(p.dtype, eps))
+
+
+def probs_backward(device, t, p, g, axis: int, eps: float):
+    """d(sum(g * loss)) / dp for `probs_forward`, in one pass over each row."""
+    return _run(device, _probs_backward_cuda, _probs_backward_cpu, _probs_backward_xp,
+                t, p, g, axis, *_clip_bounds(p.dtype, eps))
+
+
+def logits_forward(device, t, z, axis: int):
+    """Crossentropy of softmax(z) against `t` along `axis`, from the logits (one per row)."""
+    return _run(device, _logits_forward_cuda, _logits_forward_cpu, _logits_forward_xp,
+                t, z, None, axis)
+
+
+def logits_backward(device, t, z, g, axis: int):
+    """d(sum(g * loss)) / dz for `logits_forward`: g * (softmax(z) * sum(t) - t), one pass."""
+    return _run(device, _logits_backward_cuda, _logits_backward_cpu, _logits_backward_xp,
+                t, z, g, axis)

@@ -1,0 +1,213 @@
+"""Activations and their gradients, one pass each: read the input once, write the output once.
+
+Ops are named by the integer codes below (RELU ... SOFTSIGN). Forward kernels take `x`; backward
+kernels take the input `x`, except SIGMOID and TANH, whose gradients come from their output `y`
+(`USES_OUTPUT`), so that a tape keeps one buffer per activation.
+
+relu follows Keras 2 exactly: `r = x if x > threshold else 0`, clipped to [0, max_value] when
+max_value is given, minus `alpha * max(threshold - x, 0)`; its parameters reach the kernels as
+`(alpha, low, high, threshold)` with `low = -inf, high = inf` when there is no max_value.
+
+The binary arithmetic ops are not here: on the GPU they stay CuPy's ufuncs, which are already
+one-pass elementwise kernels reading each input once (a Numba kernel could at best tie them; the
+GPU benchmark, bench/gpu_check.sh, measures them against the device copy bandwidth).
+
+CPU twins exist for the ops where the benchmark (bench/kernels_cpu.py) shows them beating NumPy
+over large arrays: the ones built on exp, which NumPy computes in several passes
+(`CPU_TWIN_OPS`). relu, hard_sigmoid, softsign and tanh are one or two NumPy passes (tanh has a
+vectorised NumPy implementation) and stay NumPy.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, njit, prange
+
+from .fastmath import exp, expm1, log1p
+from .launch import ELEMENTWISE_THREADS, FLOAT_TYPES, CPU_TWIN_MIN_SIZE, device_args
+
+RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
+USES_OUTPUT = frozenset({SIGMOID, TANH})
+CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
+
+
+# -- CUDA ----------------------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _forward_one(op, v, alpha, low, high, threshold):
+    if op == RELU:
+        r = v if v > threshold else 0.0
+        return min(max(r, low), high) - alpha * max(threshold - v, 0.0)
+    if op == SIGMOID:
+        return 1.0 / (1.0 + math.exp(-v))
+    if op == HARD_SIGMOID:
+        return min(max(0.2 * v + 0.5, 0.0), 1.0)
+    if op == TANH:
+        return math.tanh(v)
+    if op == ELU:
+        return v if v > 0.0 else alpha * math.expm1(v)
+    if op == SOFTPLUS:
+        return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+    return v / (1.0 + abs(v))  # SOFTSIGN
+
+
+@cuda.jit(device=True)
+def _backward_one(op, v, g, alpha, low, high, threshold):
+    """`v` is the input, or the output for the USES_OUTPUT ops."""
+    if op == RELU:
+        r = v if v > threshold else 0.0
+        passes = 1.0 if v > threshold and low <= r <= high else 0.0
+        return g * (passes + (alpha if v < threshold else 0.0))
+    if op == SIGMOID:
+        return g * v * (1.0 - v)
+    if op == HARD_SIGMOID:
+        h = 0.2 * v + 0.5
+        return g * 0.2 if 0.0 <= h <= 1.0 else 0.0
+    if op == TANH:
+        return g * (1.0 - v * v)
+    if op == ELU:
+        return g if v > 0.0 else g * alpha * math.exp(v)
+    if op == SOFTPLUS:
+        return g / (1.0 + math.exp(-v))
+    d = 1.0 + abs(v)  # SOFTSIGN
+    return g / (d * d)
+
+
+@cuda.jit(cache=True)
+def _forward_cuda(x, out, op, alpha, low, high, threshold):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = _forward_one(op, x[i], alpha, low, high, threshold)
+
+
+@cuda.jit(cache=True)
+def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold):
+    for i in range(cuda.grid(1), v.shape[0], cuda.gridsize(1)):
+        dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold)
+
+
+# -- CPU twins (CPU_TWIN_OPS) ---------------------------------------------------------------------
+@njit(parallel=True, fastmath={"contract"}, cache=True)
+def _forward_cpu(x, out, op, alpha):
+    one = x.dtype.type(1)
+    alpha = x.dtype.type(alpha)
+    if op == SIGMOID:
+        for i in prange(x.shape[0]):
+            out[i] = one / (one + exp(-x[i]))
+    elif op == ELU:
+        for i in prange(x.shape[0]):
+            v = x[i]
+            out[i] = v if v > 0 else alpha * expm1(v)
+    else:  # SOFTPLUS: log1p keeps the precision for very negative x
+        for i in prange(x.shape[0]):
+            v = x[i]
+            out[i] = max(v, 0) + log1p(exp(-abs(v)))
+
+
+@njit(parallel=True, fastmath={"contract"}, cache=True)
+def _backward_cpu(v, dy, dx, op, alpha):
+    one = v.dtype.type(1)
+    alpha = v.dtype.type(alpha)
+    if op == SIGMOID:
+        for i in prange(v.shape[0]):
+            dx[i] = dy[i] * v[i] * (one - v[i])
+    elif op == ELU:
+        for i in prange(v.shape[0]):
+            dx[i] = dy[i] if v[i] > 0 else dy[i] * alpha * exp(v[i])
+    else:  # SOFTPLUS
+        for i in prange(v.shape[0]):
+            dx[i] = dy[i] / (one + exp(-v[i]))
+
+
+# -- NumPy / CuPy --------------------------------------------------------------------------------
+def _forward_xp(xp, op, x, alpha, low, high, threshold):
+    if op == RELU:
+        r = xp.where(x > threshold, x, 0) if threshold != 0 else xp.maximum(x, 0)
+        if low != -math.inf or high != math.inf:
+            r = xp.clip(r, low, high)
+        return r - alpha * xp.maximum(threshold - x, 0) if alpha else r
+    if op == SIGMOID:
+        return 1 / (1 + xp.exp(-x))
+    if op == HARD_SIGMOID:
+        return xp.clip(x * 0.2 + 0.5, 0, 1)
+    if op == TANH:
+        return xp.tanh(x)
+    if op == ELU:
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+    if op == SOFTPLUS:
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+    return x / (1 + xp.abs(x))
+
+
+def _backward_xp(xp, op, v, g, alpha, low, high, threshold):
+    if op == RELU:
+        r = xp.where(v > threshold, v, 0)
+        passes = (v > threshold) & (r >= low) & (r <= high)
+        return g * (passes + alpha * (v < threshold))
+    if op == SIGMOID:
+        return g * v * (1 - v)
+    if op == HARD_SIGMOID:
+        h = v * 0.2 + 0.5
+        return g * 0.2 * ((h >= 0) & (h <= 1))
+    if op == TANH:
+        return g * (1 - v * v)
+    if op == ELU:
+        return xp.where(v > 0, g, g * alpha * xp.exp(xp.minimum(v, 0)))
+    if op == SOFTPLUS:
+        return g / (1 + xp.exp(-v))
+    d = 1 + xp.abs(v)
+    return g / (d * d)
+
+
+# -- launchers -----------------------------------------------------------------------------------
+def _flat(xp, a, dtype):
+    return xp.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def _work_dtype(a):
+    return np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
+
+
+def _grid(n: int) -> int:
+    return max(1, min((n + ELEMENTWISE_THREADS - 1) // ELEMENTWISE_THREADS, 65_535))
+
+
+def _twin_applies(op, a) -> bool:
+    return op in CPU_TWIN_OPS and a.size >= CPU_TWIN_MIN_SIZE and a.dtype in FLOAT_TYPES
+
+
+def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0):
+    """Activation `op` of `x`, as a new array of `x`'s kind, shape and dtype."""
+    xp = device.xp
+    if x.size and device.cuda_kernels:
+        flat = _flat(xp, x, _work_dtype(x))
+        out = xp.empty_like(flat)
+        args, stream = device_args(xp, flat, out)
+        _forward_cuda[_grid(flat.size), ELEMENTWISE_THREADS, stream](
+            *args, op, alpha, low, high, threshold)
+        return out.reshape(x.shape).astype(x.dtype, copy=False)
+    if _twin_applies(op, x):
+        flat = _flat(xp, x, x.dtype)
+        out = np.empty_like(flat)
+        _forward_cpu(flat, out, op, alpha)
+        return out.reshape(x.shape)
+    return _forward_xp(xp, op, x, alpha, low, high, threshold).astype(x.dtype, copy=False)
+
+
+def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0):
+    """The input gradient of activation `op` from `v` (its input, or its output for the
+    USES_OUTPUT ops) and the output gradient `g`, in one pass."""
+    xp = device.xp
+    if v.size and device.cuda_kernels:
+        dtype = _work_dtype(v)
+        flat_v, flat_g = _flat(xp, v, dtype), _flat(xp, g, dtype)
+        out = xp.empty_like(flat_v)
+        args, stream = device_args(xp, flat_v, flat_g, out)
+        _backward_cuda[_grid(flat_v.size), ELEMENTWISE_THREADS, stream](
+            *args, op, alpha, low, high, threshold)
+        return out.reshape(v.shape).astype(v.dtype, copy=False)
+    if _twin_applies(op, v):
+        flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)
+        out = np.empty_like(flat_v)
+        _backward_cpu(flat_v, flat_g, out, op, alpha)
+        return out.reshape(v.shape)
+    return _backward_xp(xp, op, v, g, alpha, low, high, threshold).astype(v.dtype, copy=False)

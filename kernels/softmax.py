@@ -1,0 +1,151 @@
+"""Row softmax and log-softmax, forward and backward.
+
+CUDA: one block per row, any row length (threads stride along the row), max and sum reduced in
+shared memory, accumulating in float64. CPU twins: rows in parallel (prange), two passes per row
+with the vectorisable exp of `fastmath`. NumPy below `CPU_TWIN_MIN_SIZE` elements.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float64, njit, prange
+
+from .fastmath import REDUCE_FLAGS, exp, log, maxnum
+from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, device_args, \
+    threads_per_row
+
+
+# -- CUDA ----------------------------------------------------------------------------------------
+@cuda.jit(cache=True)
+def _forward_cuda(x, out, take_log):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, x.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    m = -math.inf
+    for j in range(tid, n, step):
+        m = max(m, float64(x[row, j]))
+    m = block_max(buf, m)
+    s = 0.0
+    for j in range(tid, n, step):
+        s += math.exp(x[row, j] - m)
+    s = block_sum(buf, s)
+    if take_log:
+        shift = m + math.log(s)
+        for j in range(tid, n, step):
+            out[row, j] = x[row, j] - shift
+    else:
+        for j in range(tid, n, step):
+            out[row, j] = math.exp(x[row, j] - m) / s
+
+
+@cuda.jit(cache=True)
+def _backward_cuda(y, dy, dx, of_log):
+    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, y.shape[1]
+    buf = cuda.shared.array(MAX_THREADS, float64)
+    s = 0.0
+    for j in range(tid, n, step):  # softmax: sum(dy * y); log-softmax: sum(dy)
+        s += dy[row, j] if of_log else dy[row, j] * y[row, j]
+    s = block_sum(buf, s)
+    for j in range(tid, n, step):
+        if of_log:
+            dx[row, j] = dy[row, j] - math.exp(y[row, j]) * s
+        else:
+            dx[row, j] = y[row, j] * (dy[row, j] - s)
+
+
+def _launch(kernel, xp, rows, *arrays):
+    args, stream = device_args(xp, *arrays)
+    kernel[rows.shape[0], threads_per_row(rows.shape[1]), stream](*args)
+
+
+# -- CPU twins -----------------------------------------------------------------------------------
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _forward_cpu(x, out, take_log):
+    for i in prange(x.shape[0]):
+        row, o = x[i], out[i]
+        m = row[0]
+        for j in range(row.shape[0]):
+            m = maxnum(m, row[j])
+        s = row.dtype.type(0)
+        if take_log:
+            for j in range(row.shape[0]):
+                s += exp(row[j] - m)
+            shift = m + log(s)
+            for j in range(row.shape[0]):
+                o[j] = row[j] - shift
+        else:
+            for j in range(row.shape[0]):
+                e = exp(row[j] - m)
+                o[j] = e
+                s += e
+            inv = 1 / s
+            for j in range(row.shape[0]):
+                o[j] *= inv
+
+
+@njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
+def _backward_cpu(y, dy, dx, of_log):
+    for i in prange(y.shape[0]):
+        yr, gr, o = y[i], dy[i], dx[i]
+        s = yr.dtype.type(0)
+        if of_log:
+            for j in range(yr.shape[0]):
+                s += gr[j]
+            for j in range(yr.shape[0]):
+                o[j] = gr[j] - exp(yr[j]) * s
+        else:
+            for j in range(yr.shape[0]):
+                s += gr[j] * yr[j]
+            for j in range(yr.shape[0]):
+                o[j] = yr[j] * (gr[j] - s)
+
+
+# -- NumPy / CuPy --------------------------------------------------------------------------------
+def _forward_xp(xp, a, axis, take_log):
+    # Array methods rather than xp.max/xp.sum: the same on NumPy and CuPy, and cheaper to call.
+    shifted = a - a.max(axis=axis, keepdims=True)  # exp never overflows, even for 1e4
+    if take_log:
+        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    e = xp.exp(shifted)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _backward_xp(xp, y, dy, axis, of_log):
+    if of_log:
+        return dy - xp.exp(y) * dy.sum(axis=axis, keepdims=True)
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+# -- launchers -----------------------------------------------------------------------------------
+def forward(device, a, axis: int, take_log: bool = False):
+    """softmax(a) (or log-softmax) along `axis` (non-negative), as a new array of `a`'s kind."""
+    xp = device.xp
+    if a.size == 0:
+        return xp.empty_like(a)
+    if not device.cuda_kernels and not cpu_twin_applies(a):
+        return _forward_xp(xp, a, axis, take_log)
+    rows = Rows(xp, a, axis)
+    out = xp.empty_like(rows.data)
+    if device.cuda_kernels:
+        _launch(_forward_cuda, xp, rows.data, rows.data, out, take_log)
+    else:
+        _forward_cpu(rows.data, out, take_log)
+    return rows.restore(out)
+
+
+def backward(device, y, dy, axis: int, of_log: bool = False):
+    """The input gradient of softmax (or log-softmax) from its output `y` and output gradient
+    `dy`: `y * (dy - sum(dy * y))`, or `dy - exp(y) * sum(dy)`, in one pass."""
+    xp = device.xp
+    if y.size == 0:
+        return xp.empty_like(y)
+    if not device.cuda_kernels and not cpu_twin_applies(y):
+        return _backward_xp(xp, y, dy, axis, of_log)
+    rows_y, rows_dy = Rows(xp, y, axis), Rows(xp, dy.astype(y.dtype, copy=False), axis)
+    out = xp.empty_like(rows_y.data)
+    if device.cuda_kernels:
+        _launch(_backward_cuda, xp, rows_y.data, rows_y.data, rows_dy.data, out, of_log)
+    else:
+        _backward_cpu(rows_y.data, rows_dy.data, out, of_log)
+    return rows_y.restore(out)
