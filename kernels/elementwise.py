@@ -25,7 +25,7 @@ import numpy as np
 from numba import cuda, njit, prange
 
 from .fastmath import exp, expm1, log1p
-from .launch import ELEMENTWISE_THREADS, FLOAT_TYPES, CPU_TWIN_MIN_SIZE, device_args
+from .launch import ELEMENTWISE_THREADS, cpu_twin_applies, device_args
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
 USES_OUTPUT = frozenset({SIGMOID, TANH})
@@ -172,7 +172,7 @@ def _grid(n: int) -> int:
 
 
 def _twin_applies(op, a) -> bool:
-    return op in CPU_TWIN_OPS and a.size >= CPU_TWIN_MIN_SIZE and a.dtype in FLOAT_TYPES
+    return op in CPU_TWIN_OPS and cpu_twin_applies(a)
 
 
 def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0):

@@ -2,6 +2,8 @@
 a CUDA device)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -9,19 +11,32 @@ import gpubk as K
 from gpubk import devices
 
 
-def _available_devices() -> list:
-    params = [pytest.param("cpu", id="cpu")]
+def _has_gpu() -> bool:
     try:
         devices.parse("gpu")
-        params.append(pytest.param("gpu", id="gpu", marks=pytest.mark.gpu))
+        return True
     except devices.DeviceError:
-        pass
-    return params
+        return False
 
 
-@pytest.fixture(params=_available_devices())
+HAS_GPU = _has_gpu()
+if not HAS_GPU:  # the simulator must be chosen before anything imports numba.cuda
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+GPU = [pytest.param("gpu", id="gpu", marks=pytest.mark.gpu)] if HAS_GPU else []
+# Without a GPU, the CUDA kernels run under Numba's simulator (chosen before numba.cuda loads).
+SIM = [] if HAS_GPU else [pytest.param("sim", id="sim")]
+
+
+@pytest.fixture(params=[pytest.param("cpu", id="cpu")] + GPU)
 def device(request):
     """Runs the test inside `with K.device(name)`; yields the name."""
+    with K.device(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=[pytest.param("cpu", id="cpu")] + SIM + GPU)
+def kernel_device(request):
+    """As `device`, plus `sim` where there is no GPU: for ops backed by the CUDA kernels."""
     with K.device(request.param):
         yield request.param
 

@@ -96,20 +96,20 @@ def test_shape_ops(fn, device, rng):
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])
-def test_softmax(axis, device, rng):
+def test_softmax(axis, kernel_device, rng):
     weights = rng.standard_normal((3, 4, 5))
     check_gradients(lambda x: K.softmax(x, axis=axis) * K.constant(weights, dtype="float64"),
                     [rng.standard_normal((3, 4, 5))])
 
 
-def test_log_softmax(device, rng):
+def test_log_softmax(kernel_device, rng):
     weights = rng.standard_normal((3, 5))
     check_gradients(lambda x: K.log_softmax(x) * K.constant(weights, dtype="float64"),
                     [rng.standard_normal((3, 5))])
 
 
 @pytest.mark.parametrize("axis", [-1, 0])
-def test_crossentropy_from_probabilities(axis, device, rng):
+def test_crossentropy_from_probabilities(axis, kernel_device, rng):
     t = rng.dirichlet(np.ones(4), size=3)
     p = rng.uniform(0.1, 1.0, (3, 4))
     t, p = (t.T, p.T) if axis == 0 else (t, p)
@@ -117,14 +117,14 @@ def test_crossentropy_from_probabilities(axis, device, rng):
 
 
 @pytest.mark.parametrize("axis", [-1, 0])
-def test_crossentropy_from_logits(axis, device, rng):
+def test_crossentropy_from_logits(axis, kernel_device, rng):
     t = rng.dirichlet(np.ones(4), size=3) * 1.3  # soft, and not summing to 1
     z = rng.standard_normal((3, 4)) * 3
     t, z = (t.T, z.T) if axis == 0 else (t, z)
     check_gradients(lambda t, z: K.categorical_crossentropy(t, z, True, axis=axis), [t, z])
 
 
-def test_crossentropy_logits_gradient_is_softmax_minus_target(device, rng):
+def test_crossentropy_logits_gradient_is_softmax_minus_target(kernel_device, rng):
     t = np.eye(5)[[1, 4, 0]]
     z = rng.standard_normal((3, 5))
     logits = K.variable(z, dtype="float64")
@@ -134,7 +134,7 @@ def test_crossentropy_logits_gradient_is_softmax_minus_target(device, rng):
     np.testing.assert_allclose(K.eval(g), e / e.sum(1, keepdims=True) - t, rtol=1e-12)
 
 
-def test_clipped_crossentropy_passes_no_gradient_where_clipped(device):
+def test_clipped_crossentropy_passes_no_gradient_where_clipped(kernel_device):
     p = K.variable([[1.0, 0.0, 0.0]], dtype="float64")
     t = K.constant([[0.0, 1.0, 0.0]], dtype="float64")
     g = K.eval(K.gradients(K.sum(K.categorical_crossentropy(t, p)), [p])[0])
@@ -147,3 +147,20 @@ def test_non_differentiable_ops_pass_no_gradient(device):
     for out in (K.cast(x > 0, "float64"), K.cast(x, "int32"), x // 1.0, K.sign(x)):
         assert not out.requires_grad
         assert K.gradients(K.sum(K.cast(out, "float64")), [x]) == [None]
+
+
+ACTIVATIONS = [
+    (K.relu, {}), (K.relu, {"alpha": 0.2}), (K.relu, {"max_value": 0.8}),
+    (K.relu, {"threshold": 0.3}), (K.relu, {"alpha": 0.1, "max_value": 1.2, "threshold": -0.4}),
+    (K.sigmoid, {}), (K.hard_sigmoid, {}), (K.tanh, {}), (K.elu, {}), (K.elu, {"alpha": 0.5}),
+    (K.softplus, {}), (K.softsign, {}),
+]
+
+
+@pytest.mark.parametrize("fn,kwargs", ACTIVATIONS)
+def test_activations(fn, kwargs, kernel_device, rng):
+    a = rng.uniform(-3.0, 3.0, (3, 5))
+    for kink in (0.0, 0.3, -0.4, 0.8, 1.2, -2.5, 2.5):  # keep finite differences off the kinks
+        a[np.abs(a - kink) < 0.02] += 0.05
+    check_gradients(lambda x: fn(x, **kwargs) * K.constant(np.linspace(-1, 2, 5), "float64"),
+                    [a], atol=1e-6)

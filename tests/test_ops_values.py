@@ -115,13 +115,13 @@ def _softmax(a, axis):
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])
-def test_softmax(axis, device, rng):
+def test_softmax(axis, kernel_device, rng):
     a = rng.standard_normal((3, 4, 5))
     got = K.eval(K.softmax(f64(a), axis=axis))
     np.testing.assert_allclose(got, _softmax(a, axis), rtol=1e-12)
 
 
-def test_softmax_huge_logits_and_rank1(device):
+def test_softmax_huge_logits_and_rank1(kernel_device):
     a = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]], dtype=np.float32)
     got = K.eval(K.softmax(K.constant(a)))
     assert np.all(np.isfinite(got))
@@ -142,7 +142,7 @@ def _cce_logits(t, z, axis=-1):
     return -(t * logp).sum(axis=axis)
 
 
-def test_crossentropy_unnormalised_and_clipped(device, rng):
+def test_crossentropy_unnormalised_and_clipped(kernel_device, rng):
     t = np.eye(4)[[0, 2, 3]]
     p = rng.uniform(0, 3, (3, 4))
     p[0, 0] = 0.0  # clipped to epsilon
@@ -150,7 +150,7 @@ def test_crossentropy_unnormalised_and_clipped(device, rng):
     np.testing.assert_allclose(got, _cce_probabilities(t, p), rtol=1e-12)
 
 
-def test_crossentropy_from_logits_and_axis0(device, rng):
+def test_crossentropy_from_logits_and_axis0(kernel_device, rng):
     t = rng.dirichlet(np.ones(5), size=3)
     z = rng.standard_normal((3, 5)) * 10
     np.testing.assert_allclose(K.eval(K.categorical_crossentropy(f64(t), f64(z), True)),
@@ -162,7 +162,7 @@ def test_crossentropy_from_logits_and_axis0(device, rng):
         _cce_logits(t.T, z.T, axis=0), rtol=1e-10)
 
 
-def test_crossentropy_of_softmax_takes_the_logits_path(device):
+def test_crossentropy_of_softmax_takes_the_logits_path(kernel_device):
     z = np.array([[40.0, 0.0, -40.0]])  # softmax underflows to 0, which the clip would hide
     t = np.array([[0.0, 0.0, 1.0]])
     got = K.eval(K.categorical_crossentropy(f64(t), K.softmax(f64(z))))
@@ -206,3 +206,38 @@ def test_pow_and_clip(device, rng):
     np.testing.assert_allclose(K.eval(K.clip(f64(a), 0.5, 2.0)), np.clip(a, 0.5, 2.0))
     np.testing.assert_allclose(K.eval(K.clip(f64(a), 2.0, 0.5)), np.full_like(a, 2.0))
     np.testing.assert_allclose(K.eval(K.clip(f64(a), None, 1.0)), np.minimum(a, 1.0))
+
+
+def _relu_reference(x, alpha=0.0, max_value=None, threshold=0.0):
+    """Keras 2's definition, piece by piece."""
+    y = np.where(x > threshold, x, 0.0)
+    if max_value is not None:
+        y = np.clip(y, 0.0, max_value)
+    return y - alpha * np.maximum(threshold - x, 0.0)
+
+
+ACTIVATION_REFERENCES = [
+    (K.relu, {}, _relu_reference),
+    (K.relu, {"alpha": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
+    (K.relu, {"max_value": 6.0}, lambda x: np.clip(x, 0, 6)),
+    (K.relu, {"alpha": 0.1, "max_value": 2.0, "threshold": -1.0},
+     lambda x: _relu_reference(x, 0.1, 2.0, -1.0)),
+    (K.relu, {"threshold": 0.5}, lambda x: np.where(x > 0.5, x, 0.0)),
+    (K.sigmoid, {}, lambda x: 1 / (1 + np.exp(-x))),
+    (K.hard_sigmoid, {}, lambda x: np.clip(0.2 * x + 0.5, 0, 1)),
+    (K.tanh, {}, np.tanh),
+    (K.elu, {}, lambda x: np.where(x > 0, x, np.expm1(x))),
+    (K.elu, {"alpha": 0.5}, lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    (K.softplus, {}, lambda x: np.logaddexp(0, x)),
+    (K.softsign, {}, lambda x: x / (1 + np.abs(x))),
+]
+
+
+@pytest.mark.parametrize("fn,kwargs,ref", ACTIVATION_REFERENCES)
+def test_activations(fn, kwargs, ref, kernel_device, rng):
+    a = np.concatenate([rng.uniform(-8, 8, 20), [0.0, -1e-4, 1e-4, 40.0, -40.0, 100.0]])
+    np.testing.assert_allclose(K.eval(fn(f64(a), **kwargs)), ref(a), rtol=1e-12, atol=1e-300)
+    got32 = K.eval(fn(K.constant(a), **kwargs))
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, ref(a.astype(np.float32).astype(np.float64)),
+                               rtol=2e-6, atol=1e-7)
