@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import cuda, float64, njit, prange
 
-from .fastmath import REDUCE_FLAGS, exp, log, maxnum
+from .fastmath import REDUCE_FLAGS, exp, log, maxnum, minnum
 from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, device_args, \
     threads_per_row
 
@@ -100,17 +100,19 @@ def _logits_backward_cuda(t, z, g, dz):
 
 
 # -- CPU twins -----------------------------------------------------------------------------------
+# Rows are taken as 1-D views first: indexing p[i, j] in the inner loops stops LLVM vectorising.
 @njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
 def _probs_forward_cpu(t, p, loss, low, high):
     low, high = p.dtype.type(low), p.dtype.type(high)
     for i in prange(p.shape[0]):
-        total = p.dtype.type(0)
-        for j in range(p.shape[1]):
-            total += p[i, j]
-        inv = 1 / total
-        acc = p.dtype.type(0)
-        for j in range(p.shape[1]):
-            acc += t[i, j] * log(min(max(p[i, j] * inv, low), high))
+        tr, pr = t[i], p[i]
+        total = pr.dtype.type(0)
+        for j in range(pr.shape[0]):
+            total += pr[j]
+        inv = pr.dtype.type(1) / total  # not 1 / total: that is float64 in Numba
+        acc = pr.dtype.type(0)
+        for j in range(pr.shape[0]):
+            acc += tr[j] * log(minnum(maxnum(pr[j] * inv, low), high))
         loss[i] = -acc
 
 
@@ -119,52 +121,56 @@ def _probs_backward_cpu(t, p, g, dp, low, high):
     low, high = p.dtype.type(low), p.dtype.type(high)
     zero = p.dtype.type(0)
     for i in prange(p.shape[0]):
+        tr, pr, out = t[i], p[i], dp[i]
         total = zero
-        for j in range(p.shape[1]):
-            total += p[i, j]
-        inv = 1 / total
+        for j in range(pr.shape[0]):
+            total += pr[j]
+        inv = pr.dtype.type(1) / total  # not 1 / total: that is float64 in Numba
         dot = zero
-        for j in range(p.shape[1]):
-            q = p[i, j] * inv
-            dot -= t[i, j] if low <= q <= high else zero
-        for j in range(p.shape[1]):
-            q = p[i, j] * inv
-            a = -t[i, j] / q if low <= q <= high else zero
-            dp[i, j] = g[i] * (a - dot) * inv
+        for j in range(pr.shape[0]):
+            q = pr[j] * inv
+            dot -= tr[j] if low <= q <= high else zero
+        scale = g[i] * inv
+        for j in range(pr.shape[0]):
+            q = pr[j] * inv
+            a = -tr[j] / q if low <= q <= high else zero
+            out[j] = (a - dot) * scale
 
 
 @njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
 def _logits_forward_cpu(t, z, loss):
     for i in prange(z.shape[0]):
-        m = z[i, 0]
-        for j in range(z.shape[1]):
-            m = maxnum(m, z[i, j])
-        s = z.dtype.type(0)
-        t_sum = z.dtype.type(0)
-        tz = z.dtype.type(0)
-        for j in range(z.shape[1]):
-            s += exp(z[i, j] - m)
-            t_sum += t[i, j]
-            tz += t[i, j] * (z[i, j] - m)
+        tr, zr = t[i], z[i]
+        m = zr[0]
+        for j in range(zr.shape[0]):
+            m = maxnum(m, zr[j])
+        s = zr.dtype.type(0)
+        t_sum = zr.dtype.type(0)
+        tz = zr.dtype.type(0)
+        for j in range(zr.shape[0]):
+            s += exp(zr[j] - m)
+            t_sum += tr[j]
+            tz += tr[j] * (zr[j] - m)
         loss[i] = t_sum * log(s) - tz
 
 
 @njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
 def _logits_backward_cpu(t, z, g, dz):
     for i in prange(z.shape[0]):
-        m = z[i, 0]
-        for j in range(z.shape[1]):
-            m = maxnum(m, z[i, j])
-        s = z.dtype.type(0)
-        t_sum = z.dtype.type(0)
-        for j in range(z.shape[1]):
-            e = exp(z[i, j] - m)
-            dz[i, j] = e
+        tr, zr, out = t[i], z[i], dz[i]
+        m = zr[0]
+        for j in range(zr.shape[0]):
+            m = maxnum(m, zr[j])
+        s = zr.dtype.type(0)
+        t_sum = zr.dtype.type(0)
+        for j in range(zr.shape[0]):
+            e = exp(zr[j] - m)
+            out[j] = e
             s += e
-            t_sum += t[i, j]
+            t_sum += tr[j]
         scale = g[i] * t_sum / s
-        for j in range(z.shape[1]):
-            dz[i, j] = dz[i, j] * scale - g[i] * t[i, j]
+        for j in range(zr.shape[0]):
+            out[j] = out[j] * scale - g[i] * tr[j]
 
 
 # -- NumPy / CuPy --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import cuda, njit, prange
 
-from .fastmath import exp, expm1, log1p
+from .fastmath import exp, expm1, log1p, maxnum
 from .launch import ELEMENTWISE_THREADS, cpu_twin_applies, device_args
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
@@ -98,9 +98,10 @@ def _forward_cpu(x, out, op, alpha):
             v = x[i]
             out[i] = v if v > 0 else alpha * expm1(v)
     else:  # SOFTPLUS: log1p keeps the precision for very negative x
+        zero = x.dtype.type(0)
         for i in prange(x.shape[0]):
             v = x[i]
-            out[i] = max(v, 0) + log1p(exp(-abs(v)))
+            out[i] = maxnum(v, zero) + log1p(exp(-abs(v)))
 
 
 @njit(parallel=True, fastmath={"contract"}, cache=True)

@@ -4,8 +4,9 @@ This machine's llvmlite has no SVML, so `math.exp`/`math.log` inside a Numba loo
 libm calls (3.5-6.5x slower) and stop the loop from vectorising. These are the Cephes
 polynomials (range reduction, polynomial, exponent by bit arithmetic), inlined into the loops:
 `exp` within 1 ulp in float32 and 2 ulp in float64, `log` within 1 ulp in float32 (float64 log
-calls libm), `log1p` and `expm1` built on them; the tests check those bounds. `maxnum` is `llvm.maxnum`, which vectorises in
-reductions where a Python `max()` does not.
+calls libm), `log1p` and `expm1` built on them; the tests check those bounds. `maxnum` and
+`minnum` are `llvm.maxnum`/`llvm.minnum`, which vectorise where Python's `max()`/`min()` (with
+their NaN branches) do not.
 
 Nothing here is compiled at import: each function compiles inside the kernel that calls it.
 """
@@ -45,18 +46,24 @@ def _f64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-@intrinsic
-def maxnum(typingctx, a, b):
-    """`llvm.maxnum(a, b)` for two floats of one type."""
-    if not (isinstance(a, types.Float) and a == b):
-        return None
+def _llvm_binary(name: str):
+    """An intrinsic calling `llvm.<name>` on two floats of one type."""
+    @intrinsic
+    def call(typingctx, a, b):
+        if not (isinstance(a, types.Float) and a == b):
+            return None
 
-    def codegen(context, builder, signature, args):
-        ty = args[0].type
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ty, [ty, ty]), f"llvm.maxnum.f{a.bitwidth}")
-        return builder.call(fn, args)
-    return a(a, b), codegen
+        def codegen(context, builder, signature, args):
+            ty = args[0].type
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ty, [ty, ty]), f"llvm.{name}.f{a.bitwidth}")
+            return builder.call(fn, args)
+        return a(a, b), codegen
+    return call
+
+
+maxnum = _llvm_binary("maxnum")  # max(a, b), vectorisable in reductions
+minnum = _llvm_binary("minnum")
 
 
 @njit(inline="always", fastmath={"contract"})

@@ -78,7 +78,7 @@ def _forward_cpu(x, out, take_log):
                 e = exp(row[j] - m)
                 o[j] = e
                 s += e
-            inv = 1 / s
+            inv = row.dtype.type(1) / s  # not 1 / s: that is float64 in Numba
             for j in range(row.shape[0]):
                 o[j] *= inv
 
