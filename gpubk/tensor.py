@@ -204,6 +204,19 @@ def to_array(value, dtype, func: str) -> np.ndarray:
     return array
 
 
+def device_buffer(value, dtype, func: str, device: devices.Device | None = None,
+                  copy: bool = True) -> Tensor:
+    """A GPU array (anything with `__cuda_array_interface__`) as a tensor on `device` (default:
+    the current one), cast to `dtype` if given; a copy unless `copy` is False."""
+    dev = device or devices.current()
+    data = dev.put(value)
+    if dtype is not None:
+        data = data.astype(as_dtype(dtype, func), copy=False)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{func}: expected a numeric value, got dtype {data.dtype}")
+    return Tensor(data.copy() if copy and data is value else data, dev)
+
+
 def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None) -> Tensor:
     """`value` as a Tensor: tensors pass through (cast if `dtype` differs); anything else is
     converted on `device` (default: the current device). Python floats become floatx."""
@@ -211,6 +224,8 @@ def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None
         if dtype is not None and value.dtype != as_dtype(dtype, func):
             return cast(value, dtype)
         return value
+    if hasattr(value, "__cuda_array_interface__"):  # a CuPy (or other GPU) array: no host trip
+        return device_buffer(value, dtype, func, device, copy=False)
     array = to_array(value, dtype, func)
     if dtype is None and array.dtype == np.float64 and not isinstance(value, np.ndarray):
         array = array.astype(floatx())  # Python floats and lists follow floatx, as in Keras

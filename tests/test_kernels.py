@@ -10,7 +10,7 @@ from gpubk import devices
 from gpubk.kernels import crossentropy, elementwise, fastmath, launch, softmax
 
 
-@pytest.fixture(params=["twin", "gpu" if HAS_GPU else "sim"])
+@pytest.fixture(params=["twin", pytest.param("gpu", marks=pytest.mark.gpu) if HAS_GPU else "sim"])
 def target(request, monkeypatch):
     """A device whose kernel-backed calls run the CPU twins (any size) or the CUDA kernels."""
     if request.param == "twin":

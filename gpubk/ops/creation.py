@@ -6,7 +6,7 @@ import numpy as np
 from .. import devices
 from ..config import floatx
 from ..dtypes import as_dtype
-from ..tensor import Tensor, Variable, as_tensor, to_array
+from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
 
 
 def _shape(shape, func: str) -> tuple:
@@ -38,6 +38,9 @@ def variable(value, dtype=None, name: str | None = None, constraint=None) -> Var
     w = K.variable(np.zeros((3, 4)), name="w")
     ```
     """
+    if hasattr(value, "__cuda_array_interface__"):  # stays on the GPU
+        t = device_buffer(value, dtype or floatx(), "variable")
+        return Variable(t.data, t.device, name or "Variable", constraint=constraint)
     array = to_array(value, dtype or floatx(), "variable")
     dev = devices.current()
     return Variable(dev.put(np.array(array, copy=True)), dev, name or "Variable",
@@ -49,6 +52,8 @@ def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
 
     A constant tensor (dtype default floatx). With `shape`, a scalar is broadcast to it and an
     array of the same size is reshaped to it."""
+    if shape is None and hasattr(value, "__cuda_array_interface__"):  # stays on the GPU
+        return device_buffer(value, dtype or floatx(), "constant")
     array = to_array(value, dtype or floatx(), "constant")
     if shape is not None:
         shape = _shape(shape, "constant")
