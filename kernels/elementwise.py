@@ -141,9 +141,12 @@ def _forward_xp(xp, op, x, alpha, low, high, threshold):
 
 def _backward_xp(xp, op, v, g, alpha, low, high, threshold):
     if op == RELU:
-        r = xp.where(v > threshold, v, 0)
-        passes = (v > threshold) & (r >= low) & (r <= high)
-        return g * (passes + alpha * (v < threshold))
+        passes = v > threshold
+        if low != -math.inf or high != math.inf:
+            r = xp.where(passes, v, 0)
+            passes &= (r >= low) & (r <= high)
+        grad = g * passes
+        return grad + (g * alpha) * (v < threshold) if alpha else grad
     if op == SIGMOID:
         return g * v * (1 - v)
     if op == HARD_SIGMOID:

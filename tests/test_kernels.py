@@ -281,3 +281,23 @@ def test_activations_keep_shape_layout_and_half(target, rng):
     half = host(elementwise.forward(target, elementwise.TANH, put(target, x.astype(np.float16))))
     assert half.dtype == np.float16 and half.shape == (4, 6)
     np.testing.assert_allclose(half, np.tanh(x), rtol=2e-3, atol=1e-3)
+
+
+def test_compiled_kernels_are_cached_for_the_next_process(tmp_path):
+    """The first process compiles the CPU twin and writes it to the cache; the next one loads
+    it instead of compiling."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, gpubk as K\n"
+            "from gpubk.kernels import softmax\n"
+            "K.softmax(K.constant(np.ones((256, 256))))\n"
+            "s = softmax._forward_cpu.stats\n"
+            "print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "GPUBK_DEVICE": "cpu"}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    first, second = (tuple(map(int, r.stdout.split())) for r in runs)
+    assert first == (0, 1) and second == (1, 0)
