@@ -14,22 +14,13 @@ import argparse
 import numpy as np
 
 import gpubk as K
+import formulas as f
 from timing import time_calls
 
 try:
     import torch
 except ImportError:
     torch = None
-
-
-def _np_softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _np_log_softmax(x):
-    s = x - x.max(axis=-1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
 
 
 def _np_probs_loss(t, p, eps=np.float32(1e-7)):
@@ -43,14 +34,6 @@ def _np_probs_grad(t, p, g, eps=np.float32(1e-7)):
     inside = (q >= eps) & (q <= 1 - eps)
     a = np.where(inside, -t / q, 0)
     return g[:, None] * (a - (a * q).sum(axis=-1, keepdims=True)) / total
-
-
-def _gpubk_grad(fn, x, dy):
-    """Forward and backward through the tape, as a user would: the gradient of fn at x."""
-    with K.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-    return tape.gradient(y, x, output_gradients=dy)
 
 
 def _torch_grad(fn, x, dy):
@@ -67,36 +50,34 @@ def row_cases(x, t, dy, g):
     cases = [
         ("softmax fwd", 2 * n, {
             "gpubk": lambda: K.softmax(kx),
-            "numpy": lambda: _np_softmax(x)}),
+            "numpy": lambda: f.softmax(np, x)}),
         ("softmax fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(K.softmax, kx, kdy),
-            "numpy": lambda: (lambda y: y * (dy - (dy * y).sum(-1, keepdims=True)))(
-                _np_softmax(x))}),
+            "gpubk": lambda: f.gpubk_grad(K.softmax, kx, kdy),
+            "numpy": lambda: f.softmax_grad(f.softmax(np, x), dy)}),
         ("log_softmax fwd", 2 * n, {
             "gpubk": lambda: K.log_softmax(kx),
-            "numpy": lambda: _np_log_softmax(x)}),
+            "numpy": lambda: f.log_softmax(np, x)}),
         ("log_softmax fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(K.log_softmax, kx, kdy),
+            "gpubk": lambda: f.gpubk_grad(K.log_softmax, kx, kdy),
             "numpy": lambda: (lambda y: dy - np.exp(y) * dy.sum(-1, keepdims=True))(
-                _np_log_softmax(x))}),
+                f.log_softmax(np, x))}),
         ("cce probs fwd", 2 * n, {
             "gpubk": lambda: K.categorical_crossentropy(kt, kp),
             "numpy": lambda: _np_probs_loss(t, p)}),
         ("cce probs fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(lambda q: K.categorical_crossentropy(kt, q), kp, kg),
+            "gpubk": lambda: f.gpubk_grad(lambda q: K.categorical_crossentropy(kt, q), kp, kg),
             "numpy": lambda: (_np_probs_loss(t, p), _np_probs_grad(t, p, g))}),
         ("cce logits fwd", 2 * n, {
             "gpubk": lambda: K.categorical_crossentropy(kt, kx, from_logits=True),
-            "numpy": lambda: -(t * _np_log_softmax(x)).sum(-1)}),
+            "numpy": lambda: -(t * f.log_softmax(np, x)).sum(-1)}),
         ("cce logits fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(
+            "gpubk": lambda: f.gpubk_grad(
                 lambda z: K.categorical_crossentropy(kt, z, from_logits=True), kx, kg),
-            "numpy": lambda: (-(t * _np_log_softmax(x)).sum(-1),
-                              g[:, None] * (_np_softmax(x) * t.sum(-1, keepdims=True) - t))}),
+            "numpy": lambda: f.logits_loss_and_grad(np, t, x, g)}),
     ]
     if torch is not None:
         tx, tt, tdy, tg, tp = (torch.from_numpy(a) for a in (x, t, dy, g, p))
-        f = torch.nn.functional
+        nnf = torch.nn.functional
         torch_impls = [
             lambda: torch.softmax(tx, -1),
             lambda: _torch_grad(lambda z: torch.softmax(z, -1), tx, tdy),
@@ -106,8 +87,8 @@ def row_cases(x, t, dy, g):
                                                  1 - 1e-7))).sum(-1),
             lambda: _torch_grad(lambda q: -(tt * torch.log(torch.clamp(
                 q / q.sum(-1, keepdim=True), 1e-7, 1 - 1e-7))).sum(-1), tp, tg),
-            lambda: f.cross_entropy(tx, tt, reduction="none"),
-            lambda: _torch_grad(lambda z: f.cross_entropy(z, tt, reduction="none"), tx, tg),
+            lambda: nnf.cross_entropy(tx, tt, reduction="none"),
+            lambda: _torch_grad(lambda z: nnf.cross_entropy(z, tt, reduction="none"), tx, tg),
         ]
         for case, impl in zip(cases, torch_impls):
             case[2]["torch"] = impl

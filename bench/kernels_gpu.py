@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+import formulas as f
 import gpubk as K
 
 try:
@@ -44,53 +45,34 @@ def gpu_time(fn, number: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def _cupy_softmax(x):
-    e = cp.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _cupy_log_softmax(x):
-    s = x - x.max(axis=-1, keepdims=True)
-    return s - cp.log(cp.exp(s).sum(axis=-1, keepdims=True))
-
-
-def _gpubk_grad(fn, x, dy):
-    with K.GradientTape() as tape:
-        tape.watch(x)
-        y = fn(x)
-    return tape.gradient(y, x, output_gradients=dy)
-
-
 def cases(x, t, dy, g):
     kx, kt, kdy, kg = (K.constant(a) for a in (x, t, dy, g))  # copies on the GPU
     n = x.nbytes
     table = [
         ("softmax fwd", 2 * n, {"gpubk": lambda: K.softmax(kx),
-                                "cupy": lambda: _cupy_softmax(x)}),
+                                "cupy": lambda: f.softmax(cp, x)}),
         ("softmax fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(K.softmax, kx, kdy),
-            "cupy": lambda: (lambda y: y * (dy - (dy * y).sum(-1, keepdims=True)))(
-                _cupy_softmax(x))}),
+            "gpubk": lambda: f.gpubk_grad(K.softmax, kx, kdy),
+            "cupy": lambda: f.softmax_grad(f.softmax(cp, x), dy)}),
         ("cce logits fwd", 2 * n, {
             "gpubk": lambda: K.categorical_crossentropy(kt, kx, from_logits=True),
-            "cupy": lambda: -(t * _cupy_log_softmax(x)).sum(-1)}),
+            "cupy": lambda: -(t * f.log_softmax(cp, x)).sum(-1)}),
         ("cce logits fwd+bwd", 5 * n, {
-            "gpubk": lambda: _gpubk_grad(
+            "gpubk": lambda: f.gpubk_grad(
                 lambda z: K.categorical_crossentropy(kt, z, from_logits=True), kx, kg),
-            "cupy": lambda: (-(t * _cupy_log_softmax(x)).sum(-1),
-                             g[:, None] * (_cupy_softmax(x) * t.sum(-1, keepdims=True) - t))}),
+            "cupy": lambda: f.logits_loss_and_grad(cp, t, x, g)}),
     ]
     if torch is not None:
         tx, tt, tdy, tg = (torch.as_tensor(a, device="cuda") for a in (x, t, dy, g))
-        f = torch.nn.functional
+        nnf = torch.nn.functional
 
         def grad(fn, a, d):
             a = a.detach().requires_grad_()
             return torch.autograd.grad(fn(a), a, d)[0]
         impls = [lambda: torch.softmax(tx, -1),
                  lambda: grad(lambda z: torch.softmax(z, -1), tx, tdy),
-                 lambda: f.cross_entropy(tx, tt, reduction="none"),
-                 lambda: grad(lambda z: f.cross_entropy(z, tt, reduction="none"), tx, tg)]
+                 lambda: nnf.cross_entropy(tx, tt, reduction="none"),
+                 lambda: grad(lambda z: nnf.cross_entropy(z, tt, reduction="none"), tx, tg)]
         for case, impl in zip(table, impls):
             case[2]["torch"] = impl
     return table

@@ -16,8 +16,8 @@ import numpy as np
 from numba import cuda, float64, njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, maxnum, minnum
-from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, device_args, \
-    threads_per_row
+from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, row_max, \
+    row_sum, threads_per_row
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
@@ -25,10 +25,7 @@ from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, d
 def _probs_forward_cuda(t, p, loss, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    total = 0.0
-    for j in range(tid, n, step):
-        total += p[row, j]
-    total = block_sum(buf, total)
+    total = row_sum(buf, p, row)
     acc = 0.0
     for j in range(tid, n, step):
         acc += t[row, j] * math.log(min(max(p[row, j] / total, low), high))
@@ -41,10 +38,7 @@ def _probs_forward_cuda(t, p, loss, low, high):
 def _probs_backward_cuda(t, p, g, dp, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    total = 0.0
-    for j in range(tid, n, step):
-        total += p[row, j]
-    total = block_sum(buf, total)
+    total = row_sum(buf, p, row)
     dot = 0.0
     for j in range(tid, n, step):
         q = p[row, j] / total
@@ -61,10 +55,7 @@ def _probs_backward_cuda(t, p, g, dp, low, high):
 def _logits_forward_cuda(t, z, loss):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = -math.inf
-    for j in range(tid, n, step):
-        m = max(m, float64(z[row, j]))
-    m = block_max(buf, m)
+    m = row_max(buf, z, row)
     s = 0.0
     t_sum = 0.0
     tz = 0.0
@@ -83,10 +74,7 @@ def _logits_forward_cuda(t, z, loss):
 def _logits_backward_cuda(t, z, g, dz):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = -math.inf
-    for j in range(tid, n, step):
-        m = max(m, float64(z[row, j]))
-    m = block_max(buf, m)
+    m = row_max(buf, z, row)
     s = 0.0
     t_sum = 0.0
     for j in range(tid, n, step):

@@ -161,13 +161,15 @@ def _log_overload(x):
     return None
 
 
+def _one(x):
+    """The constant 1 of Numba float type `x`, or None for other types."""
+    return np.float32(1) if x == types.float32 else 1.0 if x == types.float64 else None
+
+
 @overload(log1p)
 def _log1p_overload(x):
-    if x == types.float32:
-        one = np.float32(1)
-    elif x == types.float64:
-        one = 1.0
-    else:
+    one = _one(x)
+    if one is None:
         return None
 
     def impl(x):
@@ -179,11 +181,8 @@ def _log1p_overload(x):
 
 @overload(expm1)
 def _expm1_overload(x):
-    if x == types.float32:
-        one = np.float32(1)
-    elif x == types.float64:
-        one = 1.0
-    else:
+    one = _one(x)
+    if one is None:
         return None
 
     def impl(x):

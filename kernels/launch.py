@@ -1,8 +1,10 @@
 """What every kernel family shares: rows, launch geometry, streams, and the CPU-twin threshold."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import config, cuda
+from numba import config, cuda, float64
 
 # Threads per block for row kernels: a power of two (the shared-memory reductions halve it).
 # Shared buffers are sized for the largest; the simulator runs every thread as a Python thread,
@@ -79,15 +81,19 @@ def cpu_twin_applies(a) -> bool:
 
 # -- CUDA block reductions (one block per row; blockDim.x a power of two <= MAX_THREADS) -------
 @cuda.jit(device=True)
-def block_sum(buf, value):
-    """Sum of `value` over the threads of the block, returned to every thread."""
+def _block_reduce(buf, value, take_max):
+    """Sum (or maximum) of `value` over the threads of the block, returned to every thread."""
     tid = cuda.threadIdx.x
     buf[tid] = value
     cuda.syncthreads()
     step = cuda.blockDim.x // 2
     while step > 0:
         if tid < step:
-            buf[tid] += buf[tid + step]
+            other = buf[tid + step]
+            if not take_max:
+                buf[tid] += other
+            elif other > buf[tid]:
+                buf[tid] = other
         cuda.syncthreads()
         step //= 2
     total = buf[0]
@@ -96,17 +102,23 @@ def block_sum(buf, value):
 
 
 @cuda.jit(device=True)
-def block_max(buf, value):
-    """Maximum of `value` over the threads of the block, returned to every thread."""
-    tid = cuda.threadIdx.x
-    buf[tid] = value
-    cuda.syncthreads()
-    step = cuda.blockDim.x // 2
-    while step > 0:
-        if tid < step and buf[tid + step] > buf[tid]:
-            buf[tid] = buf[tid + step]
-        cuda.syncthreads()
-        step //= 2
-    total = buf[0]
-    cuda.syncthreads()
-    return total
+def block_sum(buf, value):
+    return _block_reduce(buf, value, False)
+
+
+@cuda.jit(device=True)
+def row_max(buf, x, row):
+    """max(x[row, :]) for the whole block (float64)."""
+    m = -math.inf
+    for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
+        m = max(m, float64(x[row, j]))
+    return _block_reduce(buf, m, True)
+
+
+@cuda.jit(device=True)
+def row_sum(buf, x, row):
+    """sum(x[row, :]) for the whole block (float64)."""
+    s = 0.0
+    for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
+        s += x[row, j]
+    return _block_reduce(buf, s, False)

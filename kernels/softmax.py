@@ -12,7 +12,7 @@ import numpy as np
 from numba import cuda, float64, njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, maxnum
-from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, device_args, \
+from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, row_max, \
     threads_per_row
 
 
@@ -21,10 +21,7 @@ from .launch import MAX_THREADS, Rows, block_max, block_sum, cpu_twin_applies, d
 def _forward_cuda(x, out, take_log):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, x.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = -math.inf
-    for j in range(tid, n, step):
-        m = max(m, float64(x[row, j]))
-    m = block_max(buf, m)
+    m = row_max(buf, x, row)
     s = 0.0
     for j in range(tid, n, step):
         s += math.exp(x[row, j] - m)
