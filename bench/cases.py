@@ -1,0 +1,201 @@
+"""The benchmark cases: one function per op, registered with `@case`. Each builds its inputs
+once and returns (work per call, {implementation: callable}); the harness times the callables.
+To add a case, write one more function like these."""
+from __future__ import annotations
+
+import numpy as np
+
+import gpubk as K
+
+from . import formulas as f
+from .harness import case
+
+ROWS = [(256, 256), (4096, 4096), (65536, 128)]
+QUICK_ROWS = [(256, 256), (1024, 1024)]
+
+
+def _rows_inputs(ctx, shape):
+    x, dy = ctx.normal(shape), ctx.normal(shape)
+    return x, dy, ctx.one_hot(shape[0], shape[1]), ctx.normal(shape[:1])
+
+
+@case("elementwise chain", sizes=[(4,), (4096,), (1 << 20,), (1 << 24,)],
+      quick_sizes=[(4,), (4096,), (1 << 20,)])
+def elementwise_chain(ctx, shape):
+    """relu(2x + 1): three gpubk ops (tiny sizes show the dispatch overhead)."""
+    x = ctx.normal(shape)
+    kx = ctx.tensor(x)
+
+    def naive(xp):
+        a = xp.asarray(x)
+        return lambda: xp.maximum(a * 2 + 1, 0)
+
+    def torch_impl():
+        t = ctx.torch_tensor(x)
+        return lambda: ctx.torch.relu(t * 2 + 1)
+
+    def jax_impl():
+        a, fn = ctx.jax_array(x), ctx.jax.jit(lambda v: ctx.jax.numpy.maximum(v * 2 + 1, 0))
+        return lambda: fn(a).block_until_ready()
+
+    return 2 * x.nbytes, ctx.implementations(gpubk=lambda: K.relu(kx * 2.0 + 1.0), naive=naive,
+                                             torch=torch_impl, jax=jax_impl)
+
+
+def _row_op_case(name, gpubk_fn, naive_fn, torch_fn, jax_fn, seed: str | None = None):
+    """Registers a row op on (rows, classes) inputs x, dy, t (one-hot), g (one per row):
+    forward only, or forward+backward when `seed` names the output gradient ("dy" or "g")."""
+    @case(name, sizes=ROWS, quick_sizes=QUICK_ROWS)
+    def run(ctx, shape):
+        x, dy, t, g = _rows_inputs(ctx, shape)
+        host = {"x": x, "dy": dy, "t": t, "g": g}
+        dev = {k: ctx.device_array(v) for k, v in host.items()}
+        ks = {k: ctx.tensor(v) for k, v in host.items()}
+        if name.startswith("cce probs"):  # probabilities: positive, unnormalised
+            host["x"] = np.abs(x) + np.float32(0.1)
+            dev["x"], ks["x"] = ctx.device_array(host["x"]), ctx.tensor(host["x"])
+
+        def naive(xp):
+            a = host if xp is np else dev
+            return lambda: naive_fn(xp, a)
+
+        def torch_impl():
+            ts = {k: ctx.torch_tensor(v, grad=k == "x" and seed is not None)
+                  for k, v in host.items()}
+            if seed is not None:
+                return lambda: ctx.torch.autograd.grad(torch_fn(ctx.torch, ts), ts["x"],
+                                                       ts[seed])[0]
+            return lambda: torch_fn(ctx.torch, ts)
+
+        def jax_impl():
+            arrays = {k: ctx.jax_array(v) for k, v in host.items()}
+            fn = ctx.jax.jit(lambda a: jax_fn(ctx.jax, a))
+            return lambda: ctx.jax.block_until_ready(fn(arrays))
+
+        work = (5 if seed else 2) * x.nbytes  # forward reads x, writes y; backward 3 more
+        return work, ctx.implementations(gpubk=lambda: gpubk_fn(ks), naive=naive,
+                                         torch=torch_impl, jax=jax_impl)
+    return run
+
+
+def _jax_grad(jax, fn, a, seed):
+    value, pullback = jax.vjp(fn, a["x"])
+    return value, pullback(seed)[0]
+
+
+_row_op_case("softmax", lambda k: K.softmax(k["x"]), lambda xp, a: f.softmax(xp, a["x"]),
+             lambda torch, a: torch.softmax(a["x"], -1),
+             lambda jax, a: f.softmax(jax.numpy, a["x"]))
+_row_op_case("softmax+grad", lambda k: f.gpubk_grad(K.softmax, k["x"], k["dy"]),
+             lambda xp, a: f.softmax_grad(f.softmax(xp, a["x"]), a["dy"]),
+             lambda torch, a: torch.softmax(a["x"], -1),
+             lambda jax, a: _jax_grad(jax, lambda x: f.softmax(jax.numpy, x), a, a["dy"]),
+             seed="dy")
+_row_op_case("log_softmax", lambda k: K.log_softmax(k["x"]),
+             lambda xp, a: f.log_softmax(xp, a["x"]),
+             lambda torch, a: torch.log_softmax(a["x"], -1),
+             lambda jax, a: f.log_softmax(jax.numpy, a["x"]))
+_row_op_case("log_softmax+grad", lambda k: f.gpubk_grad(K.log_softmax, k["x"], k["dy"]),
+             lambda xp, a: f.log_softmax_grad(xp, f.log_softmax(xp, a["x"]), a["dy"]),
+             lambda torch, a: torch.log_softmax(a["x"], -1),
+             lambda jax, a: _jax_grad(jax, lambda x: f.log_softmax(jax.numpy, x), a, a["dy"]),
+             seed="dy")
+_row_op_case("cce probs", lambda k: K.categorical_crossentropy(k["t"], k["x"]),
+             lambda xp, a: f.probs_loss(xp, a["t"], a["x"]),
+             lambda torch, a: f.probs_loss(torch, a["t"], a["x"]),
+             lambda jax, a: f.probs_loss(jax.numpy, a["t"], a["x"]))
+_row_op_case("cce probs+grad",
+             lambda k: f.gpubk_grad(lambda p: K.categorical_crossentropy(k["t"], p), k["x"],
+                                    k["g"]),
+             lambda xp, a: (f.probs_loss(xp, a["t"], a["x"]),
+                            f.probs_grad(xp, a["t"], a["x"], a["g"])),
+             lambda torch, a: f.probs_loss(torch, a["t"], a["x"]),
+             lambda jax, a: _jax_grad(jax, lambda p: f.probs_loss(jax.numpy, a["t"], p), a,
+                                      a["g"]), seed="g")
+_row_op_case("cce logits", lambda k: K.categorical_crossentropy(k["t"], k["x"], True),
+             lambda xp, a: f.logits_loss(xp, a["t"], a["x"]),
+             lambda torch, a: torch.nn.functional.cross_entropy(a["x"], a["t"], reduction="none"),
+             lambda jax, a: f.logits_loss(jax.numpy, a["t"], a["x"]))
+_row_op_case("cce logits+grad",
+             lambda k: f.gpubk_grad(lambda z: K.categorical_crossentropy(k["t"], z, True),
+                                    k["x"], k["g"]),
+             lambda xp, a: (f.logits_loss(xp, a["t"], a["x"]),
+                            f.logits_grad(xp, a["t"], a["x"], a["g"])),
+             lambda torch, a: torch.nn.functional.cross_entropy(a["x"], a["t"], reduction="none"),
+             lambda jax, a: _jax_grad(jax, lambda z: f.logits_loss(jax.numpy, a["t"], z), a,
+                                      a["g"]), seed="g")
+
+
+@case("matmul", sizes=[(64,), (512,), (2048,)], quick_sizes=[(64,), (256,), (512,)],
+      unit="FLOP")
+def matmul(ctx, size):
+    (n,) = size
+    a, b = ctx.normal((n, n)), ctx.normal((n, n))
+    ka, kb = ctx.tensor(a), ctx.tensor(b)
+    da, db = ctx.device_array(a), ctx.device_array(b)
+    return 2.0 * n ** 3, ctx.implementations(
+        gpubk=lambda: K.dot(ka, kb),
+        naive=lambda xp: (lambda p=a if xp is np else da, q=b if xp is np else db:
+                          lambda: p @ q)(),
+        torch=lambda: (lambda p=ctx.torch_tensor(a), q=ctx.torch_tensor(b): lambda: p @ q)(),
+        jax=lambda: (lambda p=ctx.jax_array(a), q=ctx.jax_array(b):
+                     lambda: (p @ q).block_until_ready())())
+
+
+def _mlp_flops(batch, sizes):
+    params = sum(n * m for n, m in zip(sizes[:-1], sizes[1:]))
+    return 6.0 * batch * params  # forward 2BP, backward 4BP
+
+
+@case("mlp step", sizes=[(256,)], quick_sizes=[(64,)], unit="FLOP")
+def mlp_step(ctx, size):
+    """One SGD step of an MLP 784-512-512-10 (relu, softmax crossentropy) on a batch."""
+    (batch,) = size
+    sizes = (784, 512, 512, 10)
+    x, t = ctx.normal((batch, sizes[0])), ctx.one_hot(batch, sizes[-1])
+    weights = [ctx.normal((n, m)) * np.float32(np.sqrt(2.0 / n))
+               for n, m in zip(sizes[:-1], sizes[1:])]
+    params = [K.variable(ctx.device_array(w)) for w in weights]
+    kx, kt = ctx.tensor(x), ctx.tensor(t)
+
+    def gpubk_step():
+        h = kx
+        for w in params[:-1]:
+            h = K.relu(K.dot(h, w))
+        loss = K.mean(K.categorical_crossentropy(kt, K.softmax(K.dot(h, params[-1]))))
+        for p, g in zip(params, K.gradients(loss, params)):
+            K.update_sub(p, 0.01 * g)
+
+    def naive(xp):
+        ws = [xp.asarray(w) for w in weights]
+        xs, ts = xp.asarray(x), xp.asarray(t)
+
+        def step():
+            acts = [xs]
+            for w in ws[:-1]:
+                acts.append(xp.maximum(acts[-1] @ w, 0))
+            grad = (f.softmax(xp, acts[-1] @ ws[-1]) - ts) / batch
+            for i in range(len(ws) - 1, -1, -1):
+                gw = acts[i].T @ grad
+                if i:
+                    grad = (grad @ ws[i].T) * (acts[i] > 0)
+                ws[i] -= 0.01 * gw
+        return step
+
+    def torch_impl():
+        torch = ctx.torch
+        ws = [ctx.torch_tensor(w, grad=True) for w in weights]
+        tx, tt = ctx.torch_tensor(x), ctx.torch_tensor(t)
+
+        def step():
+            h = tx
+            for w in ws[:-1]:
+                h = torch.relu(h @ w)
+            loss = torch.nn.functional.cross_entropy(h @ ws[-1], tt)
+            for w, g in zip(ws, torch.autograd.grad(loss, ws)):
+                with torch.no_grad():
+                    w -= 0.01 * g
+        return step
+
+    return _mlp_flops(batch, sizes), ctx.implementations(gpubk=gpubk_step, naive=naive,
+                                                         torch=torch_impl)

@@ -1,0 +1,171 @@
+"""`gpubk demo`: trains an MLP on scikit-learn's bundled handwritten digits (1,797 8x8 images,
+no download) with gpubk ops only, on the current device; reports the test accuracy, writes a
+plot of the training curves and the trained weights."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+import gpubk as K
+
+TEST_IMAGES = 360
+
+
+def load_digits(seed: int, subset: int | None = None):
+    """(x_train, y_train, x_test, y_test): pixels scaled to [0, 1], a fixed held-out split."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise SystemExit("gpubk demo: needs scikit-learn for its bundled digits; install gpubk "
+                         "with the 'examples' extra") from None
+    digits = sklearn_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    test, train = order[:TEST_IMAGES], order[TEST_IMAGES:]
+    if subset:
+        train = train[:subset]
+    return x[train], digits.target[train], x[test], digits.target[test]
+
+
+def init_params(sizes, rng) -> list:
+    """He-initialised weights and zero biases, as gpubk variables: [W0, b0, W1, b1, ...]."""
+    params = []
+    for i, (n, m) in enumerate(zip(sizes[:-1], sizes[1:])):
+        w = rng.standard_normal((n, m)) * np.sqrt(2.0 / n)
+        params += [K.variable(w, name=f"W{i}"), K.zeros((m,), name=f"b{i}")]
+    return params
+
+
+def logits(params, x):
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = K.relu(K.dot(h, params[i]) + params[i + 1])
+    return K.dot(h, params[-2]) + params[-1]
+
+
+def predict(params, x: np.ndarray) -> np.ndarray:
+    with K.no_grad():
+        return np.argmax(K.eval(logits(params, K.constant(x))), axis=1)
+
+
+class Adam:
+    """Adam (Kingma & Ba) written with gpubk's variable updates."""
+
+    def __init__(self, params, lr: float, beta1=0.9, beta2=0.999, eps=1e-7) -> None:
+        self.params, self.lr, self.beta1, self.beta2, self.eps = params, lr, beta1, beta2, eps
+        self.m = [K.zeros_like(p) for p in params]
+        self.v = [K.zeros_like(p) for p in params]
+        self.steps = 0
+
+    def step(self, grads) -> None:
+        self.steps += 1
+        correction = np.sqrt(1 - self.beta2 ** self.steps) / (1 - self.beta1 ** self.steps)
+        with K.no_grad():
+            for i, (p, g) in enumerate(zip(self.params, grads)):
+                self.m[i] = self.beta1 * self.m[i] + (1 - self.beta1) * g
+                self.v[i] = self.beta2 * self.v[i] + (1 - self.beta2) * K.square(g)
+                K.update_sub(p, (self.lr * correction) * self.m[i] /
+                             (K.sqrt(self.v[i]) + self.eps))
+
+
+def _bar(epoch: str, done: int, total: int, loss: float, per_second: float,
+         width: int = 24) -> str:
+    filled = width * done // total
+    return (f"{epoch} [{'#' * filled}{'.' * (width - filled)}] {done:>3}/{total} batches  "
+            f"loss {loss:.4f}  {per_second:,.0f} images/s")
+
+
+def _writable_folder(path: str) -> str:
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".gpubk-write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise SystemExit(f"gpubk demo: cannot write to {path!r}: {err.strerror}") from None
+    return os.path.abspath(path)
+
+
+def save_plot(history: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    epochs = range(1, len(history["loss"]) + 1)
+    left.plot(epochs, history["loss"], marker=".")
+    left.set(title="training loss", xlabel="epoch", yscale="log")
+    right.plot(epochs, history["test_accuracy"], marker=".", color="tab:green")
+    right.set(title="test accuracy", xlabel="epoch", ylim=(0.8, 1.0))
+    fig.suptitle(f"gpubk demo on {K.get_device()}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_weights(path: str) -> list:
+    """The arrays written by the demo, in the order [W0, b0, W1, b1, ...]."""
+    with np.load(path) as saved:
+        return [saved[f"{kind}{i}"] for i in range(len(saved.files) // 2) for kind in "Wb"]
+
+
+def train(args) -> dict:
+    """Trains and returns the history, the parameters and the test data."""
+    rng = np.random.default_rng(args.seed)
+    x_train, y_train, x_test, y_test = load_digits(args.seed, args.subset)
+    params = init_params((64, args.hidden, args.hidden, 10), rng)
+    optimizer = Adam(params, args.lr)
+    targets = np.eye(10, dtype=np.float32)[y_train]
+    history = {"loss": [], "test_accuracy": [], "seconds": []}
+    batches = -(-len(x_train) // args.batch_size)
+    live = sys.stdout.isatty()  # redraw the bar after each batch only on a terminal
+    for epoch in range(1, args.epochs + 1):
+        label = f"epoch {epoch:>{len(str(args.epochs))}}/{args.epochs}"
+        order = rng.permutation(len(x_train))
+        start, total_loss = time.perf_counter(), 0.0
+        for b in range(batches):
+            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+            loss = K.mean(K.categorical_crossentropy(K.constant(targets[idx]),
+                                                     K.softmax(logits(params, K.constant(
+                                                         x_train[idx])))))
+            optimizer.step(K.gradients(loss, params))
+            total_loss += float(loss) * len(idx)
+            seen = min((b + 1) * args.batch_size, len(x_train))
+            bar = _bar(label, b + 1, batches, total_loss / seen,
+                       seen / (time.perf_counter() - start))
+            if live:
+                print(f"\r{bar}", end="", flush=True)
+        seconds = time.perf_counter() - start
+        accuracy = float(np.mean(predict(params, x_test) == y_test))
+        history["loss"].append(total_loss / len(x_train))
+        history["test_accuracy"].append(accuracy)
+        history["seconds"].append(seconds)
+        print(f"\r{bar}  test accuracy {accuracy:.2%}  {seconds:.2f} s")
+    return {"history": history, "params": params, "x_test": x_test, "y_test": y_test}
+
+
+def main(args) -> int:
+    if args.device:
+        with K.device(args.device):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args) -> int:
+    out = _writable_folder(args.out)
+    print(f"gpubk demo: MLP 64-{args.hidden}-{args.hidden}-10 on scikit-learn's digits, "
+          f"device {K.get_device()}")
+    result = train(args)
+    history = result["history"]
+    accuracy = history["test_accuracy"][-1]
+    weights_path = os.path.join(out, "weights.npz")
+    plot_path = os.path.join(out, "training.png")
+    np.savez(weights_path, **{p.name: K.get_value(p) for p in result["params"]})
+    save_plot(history, plot_path)
+    print(f"device {K.get_device()}: test accuracy {accuracy:.2%} on {TEST_IMAGES} held-out "
+          f"images, {np.mean(history['seconds']):.2f} s per epoch")
+    print(f"wrote {plot_path}\nwrote {weights_path}")
+    return 0
