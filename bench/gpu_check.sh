@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks for a machine with an NVIDIA GPU, CuPy, Numba and numba-cuda already installed:
-# installs nothing from the network, runs the tests marked `gpu` and the GPU kernel benchmark,
+# installs nothing from the network, runs the tests marked `gpu` and `gpubk bench` on the GPU,
 # and ends within 8 minutes (each step has its own timeout).
 #   bash bench/gpu_check.sh [OUTPUT_DIR]
 set -uo pipefail
@@ -12,6 +12,7 @@ mkdir -p "$out"
 stage=$(mktemp -d)
 cp -r gpubk "$stage/gpubk"
 cp -r kernels "$stage/gpubk/kernels"
+cp -r bench "$stage/gpubk/bench"
 export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export NUMBA_CACHE_DIR="$stage/numba-cache"
 
@@ -21,7 +22,8 @@ python3 -c "import cupy, numba, gpubk as K; print('gpubk on', K.get_device(), \
 status=0
 timeout 270 python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$out/tests.txt"
 status=$(( status || PIPESTATUS[0] ))
-timeout 170 python3 bench/kernels_gpu.py --quick 2>&1 | tee "$out/bench.txt"
+timeout 170 python3 -m gpubk bench --quick --device gpu --json "$out/bench.json" \
+    --plot "$out/bench.png" 2>&1 | tee "$out/bench.txt"
 status=$(( status || PIPESTATUS[0] ))
 rm -rf "$stage"
 exit "$status"
