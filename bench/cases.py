@@ -42,6 +42,24 @@ def elementwise_chain(ctx, shape):
                                              torch=torch_impl, jax=jax_impl)
 
 
+@case("copy", sizes=ROWS, quick_sizes=QUICK_ROWS)
+def copy(ctx, shape):
+    """A copy into a new array at the row ops' sizes: the bandwidth they can hope for."""
+    x = ctx.normal(shape)
+    kx = ctx.tensor(x)
+
+    def naive(xp):
+        a = xp.asarray(x)
+        return lambda: a.copy()
+
+    def torch_impl():
+        t = ctx.torch_tensor(x)
+        return lambda: t.clone()
+
+    return 2 * x.nbytes, ctx.implementations(gpubk=lambda: K.to_device(kx, ctx.device),
+                                             naive=naive, torch=torch_impl)
+
+
 def _row_op_case(name, gpubk_fn, naive_fn, torch_fn, jax_fn, seed: str | None = None):
     """Registers a row op on (rows, classes) inputs x, dy, t (one-hot), g (one per row):
     forward only, or forward+backward when `seed` names the output gradient ("dy" or "g")."""
