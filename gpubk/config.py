@@ -5,6 +5,8 @@ from .dtypes import FLOAT_DTYPES, as_dtype
 
 _floatx = "float32"
 _epsilon = 1e-7
+_image_data_format = "channels_last"
+DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def floatx() -> str:
@@ -38,3 +40,24 @@ def set_epsilon(value: float) -> None:
     """Sets the fuzz factor used in numeric expressions."""
     global _epsilon
     _epsilon = float(value)
+
+
+def image_data_format() -> str:
+    """Returns the default image data format: `'channels_last'` or `'channels_first'`."""
+    return _image_data_format
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Sets the default image data format (`'channels_last'` or `'channels_first'`)."""
+    global _image_data_format
+    _image_data_format = check_data_format(data_format, "set_image_data_format")
+
+
+def check_data_format(data_format, func: str) -> str:
+    """`data_format`, or the default for None; a ValueError naming `func` for anything else."""
+    if data_format is None:
+        return _image_data_format
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"{func}: unknown data_format {data_format!r}; expected one of "
+                         f"{DATA_FORMATS}")
+    return data_format

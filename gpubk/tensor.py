@@ -18,7 +18,8 @@ class Tensor:
 
     # _node: the tape entry that produced this tensor (None for leaves and constants);
     # _rg: whether gradients flow back through it (trainable variable, watched, or recorded);
-    # _logits: for softmax outputs, the logits they came from (Keras's `_keras_logits`).
+    # _logits: for softmax and sigmoid outputs, (that function, the logits it was given), as
+    # Keras's `_keras_logits`: crossentropy then works from the logits, exactly.
     __slots__ = ("data", "device", "_node", "_rg", "_logits", "__weakref__")
     __array_priority__ = 100  # so `ndarray + tensor` defers to Tensor.__radd__
 

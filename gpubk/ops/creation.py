@@ -9,7 +9,7 @@ from ..dtypes import as_dtype
 from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
 
 
-def _shape(shape, func: str) -> tuple:
+def check_shape(shape, func: str) -> tuple:
     try:
         dims = tuple(int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,)))
     except (TypeError, ValueError):
@@ -24,7 +24,7 @@ def _fill(func: str, shape, dtype, make) -> tuple:
     dev = devices.current()
     dtype = as_dtype(dtype or floatx(), func)
     with dev.context():
-        return make(dev.xp, _shape(shape, func), dtype), dev
+        return make(dev.xp, check_shape(shape, func), dtype), dev
 
 
 def variable(value, dtype=None, name: str | None = None, constraint=None) -> Variable:
@@ -56,7 +56,7 @@ def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
         return device_buffer(value, dtype or floatx(), "constant")
     array = to_array(value, dtype or floatx(), "constant")
     if shape is not None:
-        shape = _shape(shape, "constant")
+        shape = check_shape(shape, "constant")
         if array.size == 1:
             array = np.full(shape, array.reshape(()), dtype=array.dtype)
         elif array.size == int(np.prod(shape)):
@@ -108,14 +108,9 @@ def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
     return _filled_like("ones_like", x, dtype, 1)
 
 
-def _random_variable(func: str, shape, dtype, name, seed, draw) -> Variable:
-    if seed is None:
-        seed = np.random.randint(10_000_000)  # as Keras: follows np.random.seed
-    dev = devices.current()
-    dtype = as_dtype(dtype or floatx(), func)
-    with dev.context():
-        data = draw(dev.xp.random.RandomState(int(seed)), _shape(shape, func)).astype(dtype)
-    return Variable(data, dev, name or "Variable")
+def _random_variable(func: str, shape, dtype, name, seed, sample) -> Variable:
+    t = draw(func, shape, dtype, seed, sample)
+    return Variable(t.data, t.device, name or "Variable")
 
 
 def random_uniform_variable(shape, low, high, dtype=None, name: str | None = None,
@@ -150,3 +145,6 @@ def to_device(x, device) -> Tensor:
     if isinstance(x, Variable):
         return Variable(data, dev, x.name, x.trainable, x.constraint)
     return Tensor(data, dev)
+
+
+from .random import draw  # noqa: E402

@@ -76,4 +76,48 @@ def dot(x, y) -> Tensor:
     return reshape(_matrix_product(rows, cols), xs[:-1] + ys[:-2] + ys[-1:])
 
 
-from .shape import permute_dimensions, reshape, swap_last_axes  # noqa: E402
+def batch_dot(x, y, axes=None) -> Tensor:
+    """Keras: `K.batch_dot(x, y, axes=None)`. For each sample of the batch (axis 0), the dot
+    product of `x[i]` and `y[i]` over `axes` (an int, or a pair: one axis of x, one of y).
+
+    Follows the current tf.keras rule: by default the last axis of x and the last (y of rank 2)
+    or second-to-last axis of y; inputs of rank 2 become rank 3 first, so two `(B, D)` tensors
+    give `(B, 1)`; the result has x's remaining axes, then y's.
+    """
+    x, y = operands(x, y, "batch_dot")
+    x_ndim, y_ndim = x.ndim, y.ndim
+    if x_ndim < 2 or y_ndim < 2:
+        raise ValueError(f"batch_dot: shapes {x.shape} and {y.shape}; expected rank >= 2")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"batch_dot: batch sizes differ: {x.shape} and {y.shape}")
+    if isinstance(axes, int):
+        axes = [axes, axes]
+    if axes is None:
+        axes = [x_ndim - 1, y_ndim - 1] if y_ndim == 2 else [x_ndim - 1, y_ndim - 2]
+    if any(isinstance(a, (list, tuple)) for a in axes):
+        raise ValueError(f"batch_dot: multiple target dimensions are not supported, got {axes}")
+    a0, a1 = (a + n if a < 0 else a for a, n in zip(axes, (x_ndim, y_ndim)))
+    if 0 in (a0, a1):
+        raise ValueError("batch_dot: cannot contract over axis 0 (the batch axis)")
+    if not (a0 < x_ndim and a1 < y_ndim) or x.shape[a0] != y.shape[a1]:
+        raise ValueError(f"batch_dot: cannot contract axis {a0} of {x.shape} with axis {a1} of "
+                         f"{y.shape}; expected equal sizes")
+    if x_ndim == 2:
+        x, a0 = expand_dims(x, 1), a0 + 1
+    if y_ndim == 2:
+        y = expand_dims(y, 2)
+    # x: the contracted axis last; y: the contracted axis at 1.
+    x = permute_dimensions(x, [i for i in range(x.ndim) if i != a0] + [a0])
+    y = permute_dimensions(y, [0, a1] + [i for i in range(1, y.ndim) if i != a1])
+    x_mid, y_trail = x.shape[1:-1], y.shape[2:]
+    result = matmul(reshape(x, (x.shape[0], -1, x.shape[-1])),
+                    reshape(y, (y.shape[0], y.shape[1], -1)))
+    result = reshape(result, (result.shape[0],) + x_mid + y_trail)
+    if x_ndim == 2:
+        return squeeze(result, 1)
+    if y_ndim == 2:
+        return squeeze(result, -1)
+    return result
+
+
+from .shape import expand_dims, permute_dimensions, reshape, squeeze, swap_last_axes  # noqa: E402

@@ -54,6 +54,18 @@ def _logits_grad(g, y, needs, target, logits, axis):
     return g_target, g_logits
 
 
+def _logits_of(output: Tensor, from_logits: bool, activation, func: str) -> tuple:
+    """(logits, True) when `output` came out of `activation` (softmax or sigmoid), as Keras 2
+    does; else (output, from_logits) unchanged."""
+    if output._logits is None or output._logits[0] is not activation:
+        return output, from_logits
+    if from_logits:
+        warnings.warn(f"{func} received from_logits=True, but the output was produced by "
+                      f"{activation.__name__} and so does not represent logits; using its "
+                      "logits", stacklevel=3)
+    return output._logits[1], True
+
+
 def categorical_crossentropy(target, output, from_logits: bool = False,
                              axis: int = -1) -> Tensor:
     """Keras: `K.categorical_crossentropy(target, output, from_logits=False, axis=-1)`.
@@ -88,12 +100,7 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
                          f"shape {output.shape} do not match; expected equal (or "
                          "broadcastable) shapes") from None
     axis = normalize_axes(axis, len(full), "categorical_crossentropy")[0]
-    if output._logits is not None:
-        if from_logits:
-            warnings.warn("categorical_crossentropy received from_logits=True, but the output "
-                          "was produced by a softmax and so does not represent logits; using "
-                          "the softmax's logits", stacklevel=2)
-        output, from_logits = output._logits, True
+    output, from_logits = _logits_of(output, from_logits, softmax, "categorical_crossentropy")
     if output.dtype.kind != "f":
         raise TypeError(f"categorical_crossentropy: expected a float output, got "
                         f"{output.dtype.name}")
@@ -110,7 +117,102 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
     return record(data, (target, output), _probs_grad, (target, output, axis, eps))
 
 
-from .math import clip, log  # noqa: E402
-from .nn import log_softmax  # noqa: E402
+def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
+    """Keras: `K.binary_crossentropy(target, output, from_logits=False)`. Elementwise.
+
+    From probabilities exactly as Keras 2: clip to [eps, 1 - eps], then
+    `-(t * log(p + eps) + (1 - t) * log(1 - p + eps))`. From logits (or from the output of
+    `K.sigmoid`): `max(z, 0) - z * t + log(1 + exp(-|z|))`, without overflow."""
+    output = as_tensor(output, "binary_crossentropy")
+    target = as_tensor(target, "binary_crossentropy", dtype=output.dtype, device=output.device)
+    output, from_logits = _logits_of(output, from_logits, sigmoid, "binary_crossentropy")
+    if from_logits:
+        return relu(output) - output * target + softplus(-abs(output))
+    eps = epsilon()
+    output = clip(output, eps, 1.0 - eps)
+    return -(target * log(output + eps) + (1.0 - target) * log(1.0 - output + eps))
+
+
+def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1,
+                                    ignore_class=None) -> Tensor:
+    """Keras: `K.sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1,
+    ignore_class=None)`. Crossentropy against integer class indices.
+
+    Targets of shape `(N,)` or `(N, 1)` (any shape that flattens to the output's rows).
+    Probabilities are clipped to [eps, 1 - eps], their log taken, then renormalised by a
+    log-softmax, as Keras 2 does. Positions whose target is `ignore_class` get a loss of 0."""
+    output = as_tensor(output, "sparse_categorical_crossentropy")
+    target = as_tensor(target, "sparse_categorical_crossentropy", device=output.device)
+    if target.dtype.kind not in "iuf":
+        raise TypeError(f"sparse_categorical_crossentropy: expected integer targets, got "
+                        f"{target.dtype.name}")
+    target = cast(target, "int64")
+    output, from_logits = _logits_of(output, from_logits, softmax,
+                                     "sparse_categorical_crossentropy")
+    if not from_logits:
+        eps = epsilon()
+        output = log(clip(output, eps, 1.0 - eps))
+    (axis,) = normalize_axes(axis, output.ndim, "sparse_categorical_crossentropy")
+    if axis != output.ndim - 1:
+        output = permute_dimensions(
+            output, [i for i in range(output.ndim) if i != axis] + [axis])
+    result_shape, classes = output.shape[:-1], output.shape[-1]
+    if target.ndim != output.ndim - 1 or target.shape != result_shape:
+        if target.size != int(np.prod(result_shape)):
+            raise ValueError(f"sparse_categorical_crossentropy: target of shape {target.shape}"
+                             f" for output of shape {output.shape}; expected one index per "
+                             "row of the output")
+        target = reshape(target, result_shape)
+    valid = None if ignore_class is None else not_equal(target, int(ignore_class))
+    checked = target.data if valid is None else target.data[valid.data]
+    if bool(((checked < 0) | (checked >= classes)).any()):
+        raise ValueError(f"sparse_categorical_crossentropy: targets must be in [0, {classes})")
+    if valid is not None:
+        target = where(valid, target, 0)
+    loss = categorical_crossentropy(one_hot(target, classes), output, from_logits=True)
+    return loss if valid is None else where(valid, loss, 0.0)
+
+
+def binary_focal_crossentropy(target, output, apply_class_balancing: bool = False,
+                              alpha: float = 0.25, gamma: float = 2.0,
+                              from_logits: bool = False) -> Tensor:
+    """Keras: `K.binary_focal_crossentropy(target, output, apply_class_balancing=False,
+    alpha=0.25, gamma=2.0, from_logits=False)`. Binary crossentropy down-weighted by
+    `(1 - p_t) ** gamma`; with class balancing, weighted by alpha for positives."""
+    output = as_tensor(output, "binary_focal_crossentropy")
+    target = as_tensor(target, "binary_focal_crossentropy", dtype=output.dtype,
+                       device=output.device)
+    p = sigmoid(output) if from_logits else output
+    p_t = target * p + (1.0 - target) * (1.0 - p)
+    focal = pow(1.0 - p_t, gamma) * binary_crossentropy(target, output, from_logits)
+    if apply_class_balancing:
+        focal = (target * alpha + (1.0 - target) * (1.0 - alpha)) * focal
+    return focal
+
+
+def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, axis: int = -1) -> Tensor:
+    """Keras: `K.categorical_focal_crossentropy(target, output, alpha=0.25, gamma=2.0,
+    from_logits=False, axis=-1)`. Categorical crossentropy with each class's term scaled by
+    `alpha * (1 - p) ** gamma`; probabilities normalised and clipped as Keras 2 does."""
+    output = as_tensor(output, "categorical_focal_crossentropy")
+    target = as_tensor(target, "categorical_focal_crossentropy", dtype=output.dtype,
+                       device=output.device)
+    if target.shape != output.shape:
+        raise ValueError(f"categorical_focal_crossentropy: target shape {target.shape} and "
+                         f"output shape {output.shape}; expected equal shapes")
+    output, from_logits = _logits_of(output, from_logits, softmax,
+                                     "categorical_focal_crossentropy")
+    if from_logits:
+        output = softmax_any_rank(output, axis)
+    output = output / sum(output, axis=axis, keepdims=True)
+    eps = epsilon()
+    output = clip(output, eps, 1.0 - eps)
+    weighted = alpha * pow(1.0 - output, gamma) * (-target * log(output))
+    return sum(weighted, axis=axis)
+
+
+from .math import abs, cast, clip, log, not_equal, pow, where  # noqa: E402
+from .nn import log_softmax, relu, sigmoid, softmax, softmax_any_rank, softplus  # noqa: E402
 from .reduce import normalize_axes, sum  # noqa: E402
-from .shape import expand_dims, stack  # noqa: E402
+from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack  # noqa: E402

@@ -252,6 +252,60 @@ def clip(x, min_value, max_value) -> Tensor:
     return Tensor(data, x.device)
 
 
+def round(x) -> Tensor:
+    """Keras: `K.round(x)`. Rounds to the nearest integer, halves to even; no gradient."""
+    x = as_tensor(x, "round")
+    return Tensor(x.device.xp.round(x.data), x.device)
+
+
+def _sin_grad(g, y, needs, x):
+    return (g * cos(x),)
+
+
+def sin(x) -> Tensor:
+    """Keras: `K.sin(x)`. Elementwise sine."""
+    return _unary(x, "sin", lambda xp, a: xp.sin(a), _sin_grad)
+
+
+def _cos_grad(g, y, needs, x):
+    return (-g * sin(x),)
+
+
+def cos(x) -> Tensor:
+    """Keras: `K.cos(x)`. Elementwise cosine."""
+    return _unary(x, "cos", lambda xp, a: xp.cos(a), _cos_grad)
+
+
+def _extremum_grad(g, y, needs, a, b, pick_a):
+    """maximum/minimum: the gradient goes to `a` where `pick_a` holds (ties included, as in
+    TensorFlow), else to `b`."""
+    zeros = zeros_like_data(g)
+    return (sum_to(where(pick_a, g, zeros), a.shape) if needs[0] else None,
+            sum_to(where(pick_a, zeros, g), b.shape) if needs[1] else None)
+
+
+def _elementwise_extremum(x, y, func: str, pick_a) -> Tensor:
+    x, y = operands(x, y, func)
+    try:
+        chosen = pick_a(x.data, y.data)
+        data = x.device.xp.where(chosen, x.data, y.data)
+    except ValueError:
+        raise _broadcast_error(func, x, y) from None
+    if x._rg or y._rg:
+        return record(data, (x, y), _extremum_grad, (x, y, Tensor(chosen, x.device)))
+    return Tensor(data, x.device)
+
+
+def maximum(x, y) -> Tensor:
+    """Keras: `K.maximum(x, y)`. Elementwise maximum, with broadcasting."""
+    return _elementwise_extremum(x, y, "maximum", operator.ge)
+
+
+def minimum(x, y) -> Tensor:
+    """Keras: `K.minimum(x, y)`. Elementwise minimum, with broadcasting."""
+    return _elementwise_extremum(x, y, "minimum", operator.le)
+
+
 # -- casts and selection ---------------------------------------------------------------------
 def _cast_grad(g, y, needs, dtype):
     return (cast(g, dtype),)

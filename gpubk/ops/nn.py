@@ -30,7 +30,7 @@ def softmax(x, axis: int = -1) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"softmax: expected a float tensor, got {x.dtype.name}")
     out = softmax_any_rank(x, axis)
-    out._logits = x
+    out._logits = (softmax, x)
     return out
 
 
@@ -110,9 +110,13 @@ def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tenso
 
 
 def sigmoid(x) -> Tensor:
-    """Keras: `K.sigmoid(x)`. Elementwise `1 / (1 + exp(-x))`."""
-    return _activation(x, "sigmoid", kernels.elementwise.SIGMOID,
-                       derivative=lambda y: y * (1.0 - y))
+    """Keras: `K.sigmoid(x)`. Elementwise `1 / (1 + exp(-x))`. The result remembers its
+    logits, so `K.binary_crossentropy(target, K.sigmoid(z))` works from z exactly."""
+    x = as_tensor(x, "sigmoid")
+    out = _activation(x, "sigmoid", kernels.elementwise.SIGMOID,
+                      derivative=lambda y: y * (1.0 - y))
+    out._logits = (sigmoid, x)
+    return out
 
 
 def hard_sigmoid(x) -> Tensor:
@@ -147,6 +151,12 @@ def softsign(x) -> Tensor:
                        composition=lambda v: v / (1.0 + abs(v)))
 
 
+def l2_normalize(x, axis=None) -> Tensor:
+    """Keras: `K.l2_normalize(x, axis=None)`. `x / sqrt(max(sum(x ** 2, axis), 1e-12))`."""
+    x = as_tensor(x, "l2_normalize")
+    return x / sqrt(maximum(sum(square(x), axis=axis, keepdims=True), 1e-12))
+
+
 def _log_softmax_grad(g, y, needs, axis):
     if recording():
         return (g - exp(y) * sum(g, axis=axis, keepdims=True),)
@@ -163,5 +173,6 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     return Tensor(data, x.device)
 
 
-from .math import abs, cast, clip, exp, greater, log, where, zeros_like_data  # noqa: E402
+from .math import (  # noqa: E402
+    abs, cast, clip, exp, greater, log, maximum, sqrt, square, where, zeros_like_data)
 from .reduce import sum  # noqa: E402

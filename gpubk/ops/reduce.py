@@ -91,22 +91,22 @@ def _check_nonempty(a, axes, func: str) -> None:
                          f"axis {axes}; expected a non-empty reduced axis")
 
 
-def _extremum(x, axis, keepdims: bool, func: str) -> Tensor:
-    """max or min (`func`), whose gradient goes to the elements equal to the result."""
+def _extremum(x, axis, keepdims: bool, func: str, reduce_array) -> Tensor:
+    """max or min, whose gradient goes to the elements equal to the result."""
     def forward(xp, a, axes, k):
         _check_nonempty(a, axes, func)
-        return getattr(a, func)(axis=axes, keepdims=k)
+        return reduce_array(a, axes, k)
     return _reduce(x, axis, keepdims, func, forward, _extremum_grad, True, save_output=True)
 
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
-    return _extremum(x, axis, keepdims, "max")
+    return _extremum(x, axis, keepdims, "max", lambda a, ax, k: a.max(axis=ax, keepdims=k))
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
-    return _extremum(x, axis, keepdims, "min")
+    return _extremum(x, axis, keepdims, "min", lambda a, ax, k: a.min(axis=ax, keepdims=k))
 
 
 def _product_of_others(xp, a, axes):
@@ -144,5 +144,108 @@ def prod(x, axis=None, keepdims: bool = False) -> Tensor:
                    lambda xp, a, axes, k: a.prod(axis=axes, keepdims=k), _prod_grad, True)
 
 
-from .math import cast, equal  # noqa: E402  (math imports this module)
+def _float_input(x, func: str) -> Tensor:
+    """Keras casts bool input to floatx before statistics."""
+    x = as_tensor(x, func)
+    return cast(x, floatx()) if x.dtype.kind == "b" else x
+
+
+def var(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.var(x, axis=None, keepdims=False)`. Variance over `axis` (ddof 0)."""
+    x = _float_input(x, "var")
+    deviation = x - mean(x, axis=axis, keepdims=True)
+    return mean(deviation * deviation, axis=axis, keepdims=keepdims)
+
+
+def std(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.std(x, axis=None, keepdims=False)`. Standard deviation over `axis` (ddof 0)."""
+    return sqrt(var(x, axis=axis, keepdims=keepdims))
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.logsumexp(x, axis=None, keepdims=False)`. `log(sum(exp(x)))` over `axis`,
+    computed without overflow (the maximum is taken out first)."""
+    x = as_tensor(x, "logsumexp")
+    top = stop_gradient(max(x, axis=axis, keepdims=True))  # cancels out of the gradient
+    top = where(equal(top, top), top, zeros_like_data(top))  # a NaN maximum stays in x
+    out = log(sum(exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else reshape(out, _drop_axes(out.shape, normalize_axes(
+        axis, x.ndim, "logsumexp")))
+
+
+def _drop_axes(shape: tuple, axes) -> tuple:
+    return () if axes is None else tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def all(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.all(x, axis=None, keepdims=False)`. Logical AND over `axis` (bool)."""
+    x = as_tensor(x, "all")
+    axes = normalize_axes(axis, x.ndim, "all")
+    return Tensor(x.data.astype(bool).all(axis=axes, keepdims=keepdims), x.device)
+
+
+def any(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.any(x, axis=None, keepdims=False)`. Logical OR over `axis` (bool)."""
+    x = as_tensor(x, "any")
+    axes = normalize_axes(axis, x.ndim, "any")
+    return Tensor(x.data.astype(bool).any(axis=axes, keepdims=keepdims), x.device)
+
+
+def _arg_axis(x, axis: int, func: str) -> tuple:
+    x = as_tensor(x, func)
+    (axis,) = normalize_axes(axis, x.ndim, func)
+    _check_nonempty(x.data, (axis,), func)
+    return x, axis
+
+
+def argmax(x, axis: int = -1) -> Tensor:
+    """Keras: `K.argmax(x, axis=-1)`. Index of the maximum along `axis` (int64, no gradient)."""
+    x, axis = _arg_axis(x, axis, "argmax")
+    return Tensor(x.data.argmax(axis=axis).astype("int64"), x.device)
+
+
+def argmin(x, axis: int = -1) -> Tensor:
+    """Keras: `K.argmin(x, axis=-1)`. Index of the minimum along `axis` (int64, no gradient)."""
+    x, axis = _arg_axis(x, axis, "argmin")
+    return Tensor(x.data.argmin(axis=axis).astype("int64"), x.device)
+
+
+def _reverse_cumsum(g: Tensor, axis: int) -> Tensor:
+    flip = (slice(None),) * axis + (slice(None, None, -1),)
+    return cumsum(g[flip], axis)[flip]
+
+
+def _cumsum_grad(g, y, needs, axis):
+    return (_reverse_cumsum(g, axis),)
+
+
+def cumsum(x, axis: int = 0) -> Tensor:
+    """Keras: `K.cumsum(x, axis=0)`. Cumulative sum along `axis`."""
+    x = as_tensor(x, "cumsum")
+    (axis,) = normalize_axes(axis, x.ndim, "cumsum")
+    data = x.device.xp.cumsum(x.data, axis=axis)
+    if x._rg:
+        return record(data, (x,), _cumsum_grad, (axis,))
+    return Tensor(data, x.device)
+
+
+def _cumprod_grad(g, y, needs, x, axis):
+    # TensorFlow's rule: reverse-cumsum(g * y) / x (not finite where x has zeros, as in TF).
+    return (_reverse_cumsum(g * y, axis) / x,)
+
+
+def cumprod(x, axis: int = 0) -> Tensor:
+    """Keras: `K.cumprod(x, axis=0)`. Cumulative product along `axis`.
+
+    Its gradient is TensorFlow's, `reverse_cumsum(g * y) / x`: not finite at zeros of x."""
+    x = as_tensor(x, "cumprod")
+    (axis,) = normalize_axes(axis, x.ndim, "cumprod")
+    data = x.device.xp.cumprod(x.data, axis=axis)
+    if x._rg:
+        return record(data, (x,), _cumprod_grad, (x, axis), save_output=True)
+    return Tensor(data, x.device)
+
+
+from ..autodiff import stop_gradient  # noqa: E402
+from .math import cast, equal, exp, log, sqrt, where, zeros_like_data  # noqa: E402
 from .shape import broadcast_to, reshape  # noqa: E402

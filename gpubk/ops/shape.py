@@ -254,3 +254,202 @@ def getitem(x: Tensor, key) -> Tensor:
 
 from .math import sum_to  # noqa: E402  (math imports this module)
 from .reduce import normalize_axes, sum  # noqa: E402
+
+
+# -- more Keras shape functions, composed of the ops above ---------------------------------------
+def squeeze(x, axis: int) -> Tensor:
+    """Keras: `K.squeeze(x, axis)`. Removes the size-1 dimension at `axis`."""
+    x = as_tensor(x, "squeeze")
+    (axis,) = normalize_axes(axis, x.ndim, "squeeze")
+    if x.shape[axis] != 1:
+        raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}; "
+                         "expected 1")
+    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+
+
+def flatten(x) -> Tensor:
+    """Keras: `K.flatten(x)`. A 1-D tensor of all the values."""
+    return reshape(x, (-1,))
+
+
+def batch_flatten(x) -> Tensor:
+    """Keras: `K.batch_flatten(x)`. `(batch, ...)` to `(batch, product of the rest)`."""
+    x = as_tensor(x, "batch_flatten")
+    return reshape(x, (x.shape[0], -1) if x.ndim else (1, 1))
+
+
+def reverse(x, axes) -> Tensor:
+    """Keras: `K.reverse(x, axes)`. Reverses the order of the values along `axes` (an int or a
+    list of ints)."""
+    x = as_tensor(x, "reverse")
+    axes = normalize_axes(axes, x.ndim, "reverse")
+    return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
+
+
+def gather(reference, indices) -> Tensor:
+    """Keras: `K.gather(reference, indices)`. The rows `reference[indices]` (along axis 0);
+    indices out of range raise an error."""
+    reference = as_tensor(reference, "gather")
+    indices = as_tensor(indices, "gather", device=reference.device)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"gather: expected integer indices, got {indices.dtype.name}")
+    bad = (indices.data < 0) | (indices.data >= reference.shape[0])
+    if bool(bad.any()):
+        raise IndexError(f"gather: indices must be in [0, {reference.shape[0]}) for a reference "
+                         f"of shape {reference.shape}")
+    return reference[indices]
+
+
+def arange(start, stop=None, step=1, dtype="int32") -> Tensor:
+    """Keras: `K.arange(start, stop=None, step=1, dtype='int32')`. Evenly spaced values in
+    [start, stop); with one argument, [0, start) (a negative start gives an empty tensor)."""
+    if stop is None and start < 0:
+        start = 0
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    dev = devices.current()
+    return Tensor(dev.put(values.astype(as_dtype(dtype, "arange"))), dev)
+
+
+def one_hot(indices, num_classes: int) -> Tensor:
+    """Keras: `K.one_hot(indices, num_classes)`. float32 one-hot vectors along a new last axis;
+    an index outside [0, num_classes) gives a row of zeros (as `tf.one_hot`)."""
+    indices = as_tensor(indices, "one_hot")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected integer indices, got {indices.dtype.name}")
+    xp = indices.device.xp
+    data = (indices.data[..., None] == xp.arange(int(num_classes))).astype(np.float32)
+    return Tensor(data, indices.device)
+
+
+def repeat(x, n: int) -> Tensor:
+    """Keras: `K.repeat(x, n)`. `(samples, dim)` to `(samples, n, dim)`."""
+    x = as_tensor(x, "repeat")
+    if x.ndim != 2:
+        raise ValueError(f"repeat: expected a 2-D tensor, got shape {x.shape}")
+    return tile(expand_dims(x, 1), (1, int(n), 1))
+
+
+def _pad_grad(g, y, needs, widths):
+    return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))],)
+
+
+def pad(x, widths) -> Tensor:
+    """Zero padding: `widths` is one (before, after) pair per axis."""
+    x = as_tensor(x, "pad")
+    widths = tuple((int(lo), int(hi)) for lo, hi in widths)
+    if len(widths) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
+        raise ValueError(f"pad: expected {x.ndim} non-negative (before, after) pairs for shape "
+                         f"{x.shape}, got {widths}")
+    data = x.device.xp.pad(x.data, widths)
+    if x._rg:
+        return record(data, (x,), _pad_grad, (widths,))
+    return Tensor(data, x.device)
+
+
+def _spatial_padding(x, padding, data_format, rank: int, func: str) -> Tensor:
+    x = as_tensor(x, func)
+    if x.ndim != rank:
+        raise ValueError(f"{func}: expected a {rank}-D tensor, got shape {x.shape}")
+    padding = [tuple(p) for p in padding]
+    if len(padding) != rank - 2 or any(len(p) != 2 for p in padding):
+        raise ValueError(f"{func}: expected {rank - 2} (before, after) pairs, got {padding}")
+    if check_data_format(data_format, func) == "channels_first":
+        return pad(x, [(0, 0), (0, 0), *padding])
+    return pad(x, [(0, 0), *padding, (0, 0)])
+
+
+def temporal_padding(x, padding=(1, 1)) -> Tensor:
+    """Keras: `K.temporal_padding(x, padding=(1, 1))`. Zero padding of axis 1 of a 3-D tensor."""
+    return _spatial_padding(x, [padding], "channels_last", 3, "temporal_padding")
+
+
+def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None) -> Tensor:
+    """Keras: `K.spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None)`. Zero
+    padding of the two spatial axes of a 4-D tensor."""
+    return _spatial_padding(x, padding, data_format, 4, "spatial_2d_padding")
+
+
+def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None) -> Tensor:
+    """Keras: `K.spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None)`.
+    Zero padding of the three spatial axes of a 5-D tensor."""
+    return _spatial_padding(x, padding, data_format, 5, "spatial_3d_padding")
+
+
+def _bilinear_matrix(size: int, factor: int) -> np.ndarray:
+    """Interpolation weights (out, in) for upsampling by `factor` with half-pixel centres, as
+    `tf.image.resize(..., 'bilinear')`."""
+    out = np.arange(size * factor)
+    source = np.clip((out + 0.5) / factor - 0.5, 0, size - 1)
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, size - 1)
+    weights = np.zeros((size * factor, size))
+    np.add.at(weights, (out, low), 1 - (source - low))
+    np.add.at(weights, (out, high), source - low)
+    return weights
+
+
+def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
+    if interpolation == "nearest":
+        for axis, factor in zip(spatial_axes, factors):
+            x = repeat_elements(x, int(factor), axis)
+        return x
+    if interpolation != "bilinear":
+        raise ValueError(f"{func}: interpolation {interpolation!r} is not supported; expected "
+                         "'nearest' or 'bilinear'")
+    for axis, factor in zip(spatial_axes, factors):
+        weights = _bilinear_matrix(x.shape[axis], int(factor)).T.astype(x.dtype)
+        moved = list(range(x.ndim))
+        moved.append(moved.pop(axis))
+        x = permute_dimensions(dot(permute_dimensions(x, moved), weights), np.argsort(moved))
+    return x
+
+
+def resize_images(x, height_factor: int, width_factor: int, data_format,
+                  interpolation: str = "nearest") -> Tensor:
+    """Keras: `K.resize_images(x, height_factor, width_factor, data_format,
+    interpolation='nearest')`. Upsamples the two spatial axes of a 4-D tensor by integer
+    factors. 'nearest' and 'bilinear' (half-pixel centres, as `tf.image.resize`) are
+    supported; Keras's other methods raise ValueError."""
+    x = as_tensor(x, "resize_images")
+    axes = (2, 3) if check_data_format(data_format, "resize_images") == "channels_first" \
+        else (1, 2)
+    return _resize(x, (height_factor, width_factor), axes, interpolation, "resize_images")
+
+
+def resize_volumes(x, depth_factor: int, height_factor: int, width_factor: int,
+                   data_format) -> Tensor:
+    """Keras: `K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)`.
+    Nearest-neighbour upsampling of the three spatial axes of a 5-D tensor."""
+    x = as_tensor(x, "resize_volumes")
+    axes = (2, 3, 4) if check_data_format(data_format, "resize_volumes") == "channels_first" \
+        else (1, 2, 3)
+    return _resize(x, (depth_factor, height_factor, width_factor), axes, "nearest",
+                   "resize_volumes")
+
+
+def bias_add(x, bias, data_format=None) -> Tensor:
+    """Keras: `K.bias_add(x, bias, data_format=None)`. Adds a bias of the channel axis's size
+    (or of x's shape without the batch axis, channels last)."""
+    x, bias = as_tensor(x, "bias_add"), as_tensor(bias, "bias_add")
+    data_format = check_data_format(data_format, "bias_add")
+    if bias.ndim not in (1, x.ndim - 1):
+        raise ValueError(f"bias_add: unexpected bias dimensions {bias.ndim} (shape "
+                         f"{bias.shape}); expected 1 or {x.ndim - 1}")
+    channels_first = data_format == "channels_first" and x.ndim > 2
+    if bias.ndim == 1:
+        channels = x.shape[1] if channels_first else x.shape[-1]
+        if bias.shape[0] != channels:
+            raise ValueError(f"bias_add: bias of shape {bias.shape} for x of shape {x.shape}; "
+                             f"expected {channels} values ({data_format})")
+        if channels_first:
+            return x + reshape(bias, (1, channels) + (1,) * (x.ndim - 2))
+        return x + bias
+    if channels_first:
+        return x + reshape(bias, (1, bias.shape[-1]) + bias.shape[:-1])
+    return x + reshape(bias, (1,) + bias.shape)
+
+
+from .. import devices  # noqa: E402
+from ..config import check_data_format  # noqa: E402
+from ..dtypes import as_dtype  # noqa: E402
+from .linalg import dot  # noqa: E402
