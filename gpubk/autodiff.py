@@ -262,8 +262,11 @@ def gradients(loss: Tensor, variables) -> list:
         device, or is `None` where `loss` does not depend on that variable. The gradients can
         themselves be differentiated (Hessian-vector products); that costs nothing unless used.
     """
-    single = isinstance(variables, Tensor)
+    single = isinstance(variables, (Tensor, symbolic.Symbol))
     sources = [variables] if single else list(variables)
+    if isinstance(loss, symbolic.Symbol):  # graph mode: gradients computed when fed
+        from . import graph  # noqa: PLC0415 (graph imports the ops, which import this module)
+        return graph.symbolic_gradients(loss, sources)
     _check_differentiable([loss, *sources], "gradients")
     grads = _backprop([loss], [_creation.ones_like(loss)], sources, create_graph=False)
     if _state.enabled:
@@ -394,5 +397,6 @@ def stop_gradient(variables):
 
 
 # Ops import this module for `record`; these two are only needed once gradients are asked for.
+from . import symbolic  # noqa: E402
 from .ops import creation as _creation  # noqa: E402
 from .ops import math as _math  # noqa: E402

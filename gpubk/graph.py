@@ -1,63 +1,256 @@
-"""Placeholders: symbolic inputs of a known dtype and partly known shape.
+"""Graph mode: `K.function` evaluates symbolic tensors with fed values; `K.gradients` of a
+symbolic loss gives symbolic gradients; the learning phase is a placeholder that can be fed.
 
-They carry what `K.int_shape`, `K.ndim`, `K.dtype` and `repr` need. Evaluating graphs built on
-them (`K.function`) is not part of gpubk yet; using one where a value is needed raises an error
-that says so.
+A function is prepared once: the symbols its outputs and updates need, in topological order,
+and after which step each intermediate can be dropped. Each call feeds the placeholders,
+evaluates the symbols eagerly in that order (the eager ops record what gradients need), returns
+the outputs as NumPy arrays, then applies the updates, so outputs see pre-update values (Keras
+2's graph-mode contract).
 """
 from __future__ import annotations
 
-import itertools
+import numpy as np
 
-from .config import floatx
-from .dtypes import as_dtype
-
-_placeholder_ids = itertools.count(1)
-
-
-class Placeholder:
-    """A symbolic input: a dtype, a shape with `None` for unknown dimensions, and a name."""
-
-    __slots__ = ("shape", "dtype", "name")
-
-    def __init__(self, shape: tuple, dtype, name: str) -> None:
-        self.shape = shape
-        self.dtype = dtype
-        self.name = name
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<gpubk.Placeholder '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
-
-    def no_value_error(self, func: str) -> TypeError:
-        return TypeError(
-            f"{func}: placeholder '{self.name}' (shape {self.shape}) has no value; feeding "
-            "placeholders through K.function is not available in this version of gpubk")
+from . import devices
+from .symbolic import Placeholder, Symbol, _leaves, build, substitute, symbols_in
+from .tensor import Tensor, Variable
 
 
-def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = False,
-                name: str | None = None, ragged: bool = False) -> Placeholder:
-    """Keras: `K.placeholder(shape=None, ndim=None, dtype=None, sparse=False, name=None)`.
+def _topological(roots: list) -> list:
+    """Every symbol the roots need, each after the symbols in its arguments (iterative DFS)."""
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        symbol, expanded = stack.pop()
+        if expanded:
+            order.append(symbol)
+            continue
+        if id(symbol) in seen:
+            continue
+        seen.add(id(symbol))
+        stack.append((symbol, True))
+        for s in reversed(symbols_in((symbol.args, symbol.kwargs))):
+            if id(s) not in seen:
+                stack.append((s, False))
+    return order
 
-    Instantiates a placeholder of `shape` (`None` for unknown dimensions) or, if no shape is
-    given, of rank `ndim` with all dimensions unknown.
+
+class Function:
+    """The callable returned by `K.function`; see `function`."""
+
+    def __init__(self, inputs, outputs, updates=None, name=None) -> None:
+        self.name = name or "function"
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for p in self.inputs:
+            if not isinstance(p, Placeholder):
+                raise TypeError(f"{self.name}: inputs must be placeholders, got "
+                                f"{type(p).__name__}")
+        self._single = not isinstance(outputs, (list, tuple))
+        self.outputs = [outputs] if self._single else list(outputs)
+        self._updates = [self._as_update(u) for u in (updates or [])]
+        roots = symbols_in((self.outputs, [args for _, args in self._updates]))
+        self._order = [s for s in _topological(roots) if not isinstance(s, Placeholder)]
+        needed = {id(p): p for s in roots for p in s.placeholders}
+        fed = {id(p) for p in self.inputs}
+        missing = [p for i, p in needed.items() if i not in fed and p.default is None]
+        if missing:
+            raise ValueError(f"{self.name}: the outputs depend on placeholder(s) "
+                             f"{', '.join(repr(p.name) for p in missing)}, which are not "
+                             "among the inputs")
+        self._defaults = [p for i, p in needed.items() if i not in fed]
+        self._drop_after = self._lifetimes(roots)
+
+    def _as_update(self, update) -> tuple:
+        """(apply, arguments): a `(variable, new_value)` pair, or a deferred `K.update*`."""
+        if isinstance(update, (list, tuple)) and len(update) == 2:
+            variable, value = update
+            if not isinstance(variable, Variable):
+                raise TypeError(f"{self.name}: an update pair must start with a variable, "
+                                f"got {type(variable).__name__}")
+            return _assign, (variable, value)
+        if isinstance(update, Symbol) and update.op in _UPDATE_OPS:
+            return update.op, update.args
+        raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
+                        f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
+                        f"symbolic value, got {update!r}")
+
+    def _lifetimes(self, roots) -> dict:
+        """For each step, the symbols no later step needs (outputs and updates are kept)."""
+        keep = {id(s) for s in roots}
+        last_use = {}
+        for step, symbol in enumerate(self._order):
+            for s in symbols_in((symbol.args, symbol.kwargs)):
+                last_use[id(s)] = step
+        drop = {}
+        for key, step in last_use.items():
+            if key not in keep:
+                drop.setdefault(step, []).append(key)
+        return drop
+
+    def _feed(self, values) -> dict:
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        if len(values) != len(self.inputs):
+            raise ValueError(f"{self.name}: expected {len(self.inputs)} input value(s) (for "
+                             f"{', '.join(p.name for p in self.inputs)}), got {len(values)}")
+        fed = {id(p): _check_feed(p, v, self.name) for p, v in zip(self.inputs, values)}
+        for p in self._defaults:
+            fed[id(p)] = _check_feed(p, p.default, self.name)
+        return fed
+
+    def __call__(self, inputs=()):
+        values = self._feed(inputs)
+        for step, symbol in enumerate(self._order):
+            values[id(symbol)] = symbol.evaluate(values)
+            for key in self._drop_after.get(step, ()):
+                del values[key]
+        results = [_fetch(o, values) for o in self.outputs]
+        for apply, args in self._updates:
+            apply(*substitute(args, values))
+        return results[0] if self._single else results
+
+
+def _assign(variable: Variable, value) -> None:
+    variable.assign(value, "function update")
+
+
+def _fetch(output, values):
+    value = values[id(output)] if isinstance(output, Symbol) else output
+    return value.numpy() if isinstance(value, Tensor) else value
+
+
+def _check_feed(p: Placeholder, value, func: str) -> Tensor:
+    """A fed value as a tensor of the placeholder's dtype, or an error naming the placeholder."""
+    dev = devices.current()
+    if isinstance(value, Tensor):
+        data = value.numpy() if value.device is not dev else value.data
+    elif hasattr(value, "__cuda_array_interface__"):
+        data = dev.put(value)
+    else:
+        data = np.asarray(value)
+    if data.ndim != len(p.shape):
+        raise ValueError(f"{func}: placeholder '{p.name}' has rank {len(p.shape)} (shape "
+                         f"{p.shape}) but was fed a value of shape {data.shape}")
+    for i, (want, got) in enumerate(zip(p.shape, data.shape)):
+        if want is not None and want != got:
+            raise ValueError(f"{func}: placeholder '{p.name}' has shape {p.shape} but was fed "
+                             f"a value of shape {data.shape} (dimension {i}: {got} != {want})")
+    if not np.can_cast(data.dtype, p.dtype, casting="same_kind"):
+        raise TypeError(f"{func}: placeholder '{p.name}' is {p.dtype.name} and cannot take a "
+                        f"value of dtype {data.dtype}")
+    t = Tensor(dev.put(data.astype(p.dtype, copy=False)), dev)
+    t._rg = p.needs_grad and p.dtype.kind == "f"  # a gradient is taken with respect to it
+    return t
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
+    """Keras: `K.function(inputs, outputs, updates=None, name=None)`.
+
+    Compiles `outputs` (a symbolic tensor or a list) as a function of the placeholders
+    `inputs`. Calling it with a list of values (one per input) returns the outputs as NumPy
+    arrays, then applies `updates`: `(variable, new_value)` pairs or the results of
+    `K.update`, `K.update_add`, `K.update_sub` and `K.moving_average_update` on symbolic
+    values. Outputs see the values from before the updates.
 
     Example:
     ```python
-    x = K.placeholder(shape=(None, 4, 5))
-    K.int_shape(x)  # (None, 4, 5)
+    x = K.placeholder(shape=(None, 3))
+    f = K.function([x], [K.sum(x, axis=1)])
+    f([np.ones((2, 3))])  # [array([3., 3.], dtype=float32)]
     ```
     """
-    if sparse or ragged:
-        raise ValueError("placeholder: sparse and ragged placeholders are not supported")
-    if shape is None:
-        if ndim is None:
-            raise ValueError("placeholder: expected `shape` or `ndim`, got neither")
-        shape = (None,) * int(ndim)
-    shape = tuple(None if n is None else int(n) for n in shape)
-    if any(n is not None and n < 0 for n in shape):
-        raise ValueError(f"placeholder: dimensions must be >= 0 or None, got {shape}")
-    return Placeholder(shape, as_dtype(dtype or floatx(), "placeholder"),
-                       name or f"Placeholder_{next(_placeholder_ids)}")
+    if kwargs:
+        raise ValueError(f"function: unexpected arguments {sorted(kwargs)}")
+    return Function(inputs, outputs, updates, name)
+
+
+def evaluate(symbol: Symbol, func: str) -> Tensor:
+    """A symbol whose placeholders all have defaults (the learning phase), evaluated now."""
+    if any(p.default is None for p in symbol.placeholders):
+        raise symbol.no_value_error(func)
+    values = {id(p): _check_feed(p, p.default, func) for p in symbol.placeholders}
+    for s in _topological([symbol]):
+        if not isinstance(s, Placeholder):
+            values[id(s)] = s.evaluate(values)
+    return values[id(symbol)]
+
+
+# -- symbolic gradients --------------------------------------------------------------------------
+def _gradients_of(loss, variables):
+    return autodiff.gradients(loss, variables)
+
+
+def _pick(items, index: int):
+    return items[index]
+
+
+def _depends_on(symbol: Symbol, target) -> bool:
+    for s in _topological([symbol]):
+        if s is target or any(a is target for a in _leaves((s.args, s.kwargs))):
+            return True
+    return False
+
+
+def symbolic_gradients(loss: Symbol, variables: list) -> list:
+    """K.gradients of a symbolic loss: a symbolic gradient per variable (or placeholder), None
+    where the loss does not depend on it."""
+    for v in variables:
+        if isinstance(v, Placeholder):
+            v.needs_grad = True
+    everything = build(_gradients_of, (loss, list(variables)), {},
+                       spec=lambda *a: ((len(variables),), np.dtype("float32")))
+    grads = []
+    for i, v in enumerate(variables):
+        if not _depends_on(loss, v):
+            grads.append(None)
+            continue
+        grads.append(build(_pick, (everything, i), {},
+                           spec=lambda *a, v=v: (tuple(v.shape), v.dtype)))
+    return grads
+
+
+# -- learning phase ------------------------------------------------------------------------------
+_learning_phase = Placeholder((), np.dtype("int32"), "keras_learning_phase", default=0)
+_learning_phase_set: int | None = None
+
+
+def learning_phase():
+    """Keras: `K.learning_phase()`. The value given to `set_learning_phase` if any; else a
+    placeholder (0 = test, 1 = train; 0 when not fed) that `K.function` inputs can feed."""
+    return _learning_phase if _learning_phase_set is None else _learning_phase_set
+
+
+def set_learning_phase(value: int) -> None:
+    """Keras: `K.set_learning_phase(value)`. Fixes the learning phase: 0 (test) or 1 (train)."""
+    global _learning_phase_set
+    if value not in (0, 1):
+        raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}")
+    _learning_phase_set = int(value)
+
+
+def in_train_phase(x, alt, training=None):
+    """Keras: `K.in_train_phase(x, alt, training=None)`. `x` in the training phase, else `alt`
+    (callables are called only when chosen). With `training=None`, the learning phase decides:
+    a fixed phase, or, in graph mode, the fed learning-phase placeholder (eagerly, test)."""
+    if training is None:
+        training = learning_phase()
+        symbolic = isinstance(x, Symbol) or isinstance(alt, Symbol)
+        if isinstance(training, Placeholder) and not symbolic:
+            training = 0  # eager code: the placeholder's default
+    if isinstance(training, (Symbol, Tensor)):
+        return switch(training, x, alt)
+    chosen = x if training else alt
+    return chosen() if callable(chosen) else chosen
+
+
+def in_test_phase(x, alt, training=None):
+    """Keras: `K.in_test_phase(x, alt, training=None)`. `x` in the test phase, else `alt`."""
+    return in_train_phase(alt, x, training=training)
+
+
+from . import autodiff  # noqa: E402
+from .ops.control import switch  # noqa: E402
+from .ops.state import moving_average_update, update, update_add, update_sub  # noqa: E402
+
+_UPDATE_OPS = {getattr(f, "eager", f) for f in
+               (update, update_add, update_sub, moving_average_update)}

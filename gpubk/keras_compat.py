@@ -6,7 +6,7 @@ import collections
 import contextlib
 import gc
 
-from .graph import Placeholder
+from .symbolic import Symbol
 from .ops import state
 from .tensor import Tensor
 
@@ -45,9 +45,9 @@ def name_scope(name: str):
 
 
 def is_keras_tensor(x) -> bool:
-    """Keras: `K.is_keras_tensor(x)`. True for symbolic inputs (placeholders), False for
-    tensors and variables; a ValueError for anything else, as in Keras."""
-    if isinstance(x, Placeholder):
+    """Keras: `K.is_keras_tensor(x)`. True for symbolic tensors (placeholders and ops on them),
+    False for tensors and variables; a ValueError for anything else, as in Keras."""
+    if isinstance(x, Symbol):
         return True
     if isinstance(x, Tensor):
         return False

@@ -6,10 +6,50 @@ import numpy as np
 from . import devices
 from .config import floatx
 from .dtypes import as_dtype
-from .graph import Placeholder
 
 
-class Tensor:
+class SymbolicInput(Exception):
+    """Raised inside an op that was given a symbolic tensor (a placeholder, or an op on one):
+    the op's `traced` wrapper catches it and returns a symbolic result instead."""
+
+
+class Operators:
+    """Python's operators for tensors and symbolic tensors alike, each calling its gpubk op."""
+
+    __slots__ = ()
+
+    def __add__(self, other): return add(self, other)
+    def __radd__(self, other): return add(other, self)
+    def __sub__(self, other): return subtract(self, other)
+    def __rsub__(self, other): return subtract(other, self)
+    def __mul__(self, other): return multiply(self, other)
+    def __rmul__(self, other): return multiply(other, self)
+    def __truediv__(self, other): return divide(self, other)
+    def __rtruediv__(self, other): return divide(other, self)
+    def __floordiv__(self, other): return floordiv(self, other)
+    def __rfloordiv__(self, other): return floordiv(other, self)
+    def __mod__(self, other): return mod(self, other)
+    def __rmod__(self, other): return mod(other, self)
+    def __pow__(self, other): return pow(self, other)
+    def __rpow__(self, other): return pow(other, self)
+    def __matmul__(self, other): return matmul(self, other)
+    def __rmatmul__(self, other): return matmul(other, self)
+    def __neg__(self): return negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return abs(self)
+    def __eq__(self, other): return equal(self, other)
+    def __ne__(self, other): return not_equal(self, other)
+    def __lt__(self, other): return less(self, other)
+    def __le__(self, other): return less_equal(self, other)
+    def __gt__(self, other): return greater(self, other)
+    def __ge__(self, other): return greater_equal(self, other)
+    def __getitem__(self, key): return getitem(self, key)
+
+    def __hash__(self) -> int:  # identity, as for PyTorch tensors; __eq__ is elementwise
+        return id(self)
+
+
+class Tensor(Operators):
     """An n-dimensional array on one device: a NumPy (cpu) or CuPy (gpu) buffer.
 
     Tensors are what every gpubk op takes and returns. `data` is the device buffer itself;
@@ -81,43 +121,12 @@ class Tensor:
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.data)
 
-    def __hash__(self) -> int:  # identity, as for PyTorch tensors; __eq__ is elementwise
-        return id(self)
-
     def _describe(self) -> str:
         return f"shape={self.shape} dtype={self.dtype.name} device={self.device.name}"
 
     def __repr__(self) -> str:
         value = np.array2string(self.numpy(), separator=", ", prefix="       ")
         return f"<gpubk.Tensor {self._describe()}\n numpy={value}>"
-
-    # -- operators (defined in ops/, bound at the bottom of this module) ----------------------
-    def __add__(self, other): return add(self, other)
-    def __radd__(self, other): return add(other, self)
-    def __sub__(self, other): return subtract(self, other)
-    def __rsub__(self, other): return subtract(other, self)
-    def __mul__(self, other): return multiply(self, other)
-    def __rmul__(self, other): return multiply(other, self)
-    def __truediv__(self, other): return divide(self, other)
-    def __rtruediv__(self, other): return divide(other, self)
-    def __floordiv__(self, other): return floordiv(self, other)
-    def __rfloordiv__(self, other): return floordiv(other, self)
-    def __mod__(self, other): return mod(self, other)
-    def __rmod__(self, other): return mod(other, self)
-    def __pow__(self, other): return pow(self, other)
-    def __rpow__(self, other): return pow(other, self)
-    def __matmul__(self, other): return matmul(self, other)
-    def __rmatmul__(self, other): return matmul(other, self)
-    def __neg__(self): return negative(self)
-    def __pos__(self): return self
-    def __abs__(self): return abs(self)
-    def __eq__(self, other): return equal(self, other)
-    def __ne__(self, other): return not_equal(self, other)
-    def __lt__(self, other): return less(self, other)
-    def __le__(self, other): return less_equal(self, other)
-    def __gt__(self, other): return greater(self, other)
-    def __ge__(self, other): return greater_equal(self, other)
-    def __getitem__(self, key): return getitem(self, key)
 
 
 class Variable(Tensor):
@@ -191,8 +200,8 @@ def to_array(value, dtype, func: str) -> np.ndarray:
     """Host value (scalar, list, NumPy array) as a NumPy array, or a TypeError naming `func`."""
     if isinstance(value, Tensor):
         value = value.numpy()
-    elif isinstance(value, Placeholder):
-        raise value.no_value_error(func)
+    elif getattr(value, "_symbolic", False):
+        raise SymbolicInput(func)
     dtype = None if dtype is None else as_dtype(dtype, func)
     try:
         array = np.asarray(value, dtype=dtype)
@@ -234,7 +243,7 @@ def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None
     return Tensor(dev.put(array), dev)
 
 
-# The operators above call these; ops/ imports Tensor from here, so bind them last.
+# The operators call these; ops/ imports Tensor from here, so bind them last.
 from .ops.math import (  # noqa: E402
     abs, add, cast, divide, equal, floordiv, greater, greater_equal, less, less_equal, mod,
     multiply, negative, not_equal, pow, subtract)

@@ -1,9 +1,11 @@
 """Selection and iteration: switch, in_top_k, map_fn, foldl, foldr."""
 from __future__ import annotations
 
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
+@traced
 def switch(condition, then_expression, else_expression):
     """Keras: `K.switch(condition, then_expression, else_expression)`.
 
@@ -27,6 +29,7 @@ def switch(condition, then_expression, else_expression):
     return where(condition, then_expression, else_expression)
 
 
+@traced
 def in_top_k(predictions, targets, k: int) -> Tensor:
     """Keras: `K.in_top_k(predictions, targets, k)`. Whether each target class is among the k
     highest predictions of its row (bool `(batch,)`); ties count in its favour, as in TF."""
@@ -41,6 +44,7 @@ def in_top_k(predictions, targets, k: int) -> Tensor:
     return Tensor((better < k) & xp.isfinite(chosen), predictions.device)
 
 
+@traced
 def map_fn(fn, elems, name=None, dtype=None) -> Tensor:
     """Keras: `K.map_fn(fn, elems, name=None, dtype=None)`. `fn` applied to each slice of
     `elems` along axis 0, stacked (gradients flow through)."""
@@ -49,6 +53,7 @@ def map_fn(fn, elems, name=None, dtype=None) -> Tensor:
     return out if dtype is None else cast(out, dtype)
 
 
+@traced
 def foldl(fn, elems, initializer=None, name=None):
     """Keras: `K.foldl(fn, elems, initializer=None, name=None)`. Reduces `elems` along axis 0
     from the left: `acc = fn(acc, x)`, starting from `initializer` (default `elems[0]`)."""
@@ -57,6 +62,7 @@ def foldl(fn, elems, initializer=None, name=None):
     return _fold(fn, items, initializer, "foldl")
 
 
+@traced
 def foldr(fn, elems, initializer=None, name=None):
     """Keras: `K.foldr(fn, elems, initializer=None, name=None)`. As `foldl`, from the right."""
     elems = as_tensor(elems, "foldr")

@@ -6,6 +6,7 @@ import numpy as np
 from .. import devices
 from ..config import floatx
 from ..dtypes import as_dtype
+from ..symbolic import traced
 from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
 
 
@@ -96,12 +97,14 @@ def _filled_like(func: str, x, dtype, value) -> Tensor:
         return Tensor(x.device.xp.full(x.shape, value, dtype=dtype), x.device)
 
 
+@traced
 def zeros_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.zeros_like(x, dtype=None, name=None)`. Zeros of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
     return _filled_like("zeros_like", x, dtype, 0)
 
 
+@traced
 def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.ones_like(x, dtype=None, name=None)`. Ones of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autodiff import record
+from ..symbolic import traced
 from ..tensor import Tensor
 from .math import operands, sum_to
 
@@ -29,6 +30,7 @@ def _inner_mismatch(func: str, x: Tensor, y: Tensor) -> ValueError:
                       f"({x.shape[-1]} != {y.shape[-2]})")
 
 
+@traced
 def matmul(x, y) -> Tensor:
     """Matrix product with NumPy's `@` rules: batch dimensions broadcast; a 1-D operand is a
     vector (a row on the left, a column on the right)."""
@@ -52,6 +54,7 @@ def matmul(x, y) -> Tensor:
     return reshape(out, shape)
 
 
+@traced
 def dot(x, y) -> Tensor:
     """Keras: `K.dot(x, y)`. Multiplies two tensors of rank >= 2.
 
@@ -76,6 +79,7 @@ def dot(x, y) -> Tensor:
     return reshape(_matrix_product(rows, cols), xs[:-1] + ys[:-2] + ys[-1:])
 
 
+@traced
 def batch_dot(x, y, axes=None) -> Tensor:
     """Keras: `K.batch_dot(x, y, axes=None)`. For each sample of the batch (axis 0), the dot
     product of `x[i]` and `y[i]` over `axes` (an int, or a pair: one axis of x, one of y).

@@ -14,6 +14,7 @@ import numpy as np
 from .. import kernels
 from ..autodiff import composition_grads, record, recording
 from ..config import epsilon
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
@@ -66,6 +67,7 @@ def _logits_of(output: Tensor, from_logits: bool, activation, func: str) -> tupl
     return output._logits[1], True
 
 
+@traced
 def categorical_crossentropy(target, output, from_logits: bool = False,
                              axis: int = -1) -> Tensor:
     """Keras: `K.categorical_crossentropy(target, output, from_logits=False, axis=-1)`.
@@ -117,6 +119,7 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
     return record(data, (target, output), _probs_grad, (target, output, axis, eps))
 
 
+@traced
 def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     """Keras: `K.binary_crossentropy(target, output, from_logits=False)`. Elementwise.
 
@@ -133,6 +136,7 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     return -(target * log(output + eps) + (1.0 - target) * log(1.0 - output + eps))
 
 
+@traced
 def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1,
                                     ignore_class=None) -> Tensor:
     """Keras: `K.sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1,
@@ -173,6 +177,7 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     return loss if valid is None else where(valid, loss, 0.0)
 
 
+@traced
 def binary_focal_crossentropy(target, output, apply_class_balancing: bool = False,
                               alpha: float = 0.25, gamma: float = 2.0,
                               from_logits: bool = False) -> Tensor:
@@ -190,6 +195,7 @@ def binary_focal_crossentropy(target, output, apply_class_balancing: bool = Fals
     return focal
 
 
+@traced
 def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: float = 2.0,
                                    from_logits: bool = False, axis: int = -1) -> Tensor:
     """Keras: `K.categorical_focal_crossentropy(target, output, alpha=0.25, gamma=2.0,

@@ -14,6 +14,7 @@ import numpy as np
 from ..autodiff import record
 from ..config import floatx
 from ..dtypes import as_dtype
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor, to_array
 
 
@@ -84,6 +85,7 @@ def _add_grad(g, y, needs, x_shape, y_shape):
             sum_to(g, y_shape) if needs[1] else None)
 
 
+@traced
 def add(x, y) -> Tensor:
     """Elementwise `x + y`, with broadcasting."""
     return _binary(x, y, "add", operator.add,
@@ -95,6 +97,7 @@ def _subtract_grad(g, y, needs, x_shape, y_shape):
             sum_to(-g, y_shape) if needs[1] else None)
 
 
+@traced
 def subtract(x, y) -> Tensor:
     """Elementwise `x - y`, with broadcasting."""
     return _binary(x, y, "subtract", operator.sub,
@@ -106,6 +109,7 @@ def _multiply_grad(g, y, needs, a, b):
             sum_to(g * a, b.shape) if needs[1] else None)
 
 
+@traced
 def multiply(x, y) -> Tensor:
     """Elementwise `x * y`, with broadcasting."""
     return _binary(x, y, "multiply", operator.mul,
@@ -117,11 +121,13 @@ def _divide_grad(g, y, needs, a, b):
             sum_to(-g * a / (b * b), b.shape) if needs[1] else None)
 
 
+@traced
 def divide(x, y) -> Tensor:
     """Elementwise `x / y` (true division), with broadcasting."""
     return _binary(x, y, "divide", operator.truediv, _divide_grad)
 
 
+@traced
 def floordiv(x, y) -> Tensor:
     """Elementwise `x // y`; piecewise constant, so it passes no gradient (as in TensorFlow)."""
     x, y = operands(x, y, "floordiv")
@@ -136,6 +142,7 @@ def _mod_grad(g, y, needs, a, b):
             sum_to(-g * floordiv(a, b), b.shape) if needs[1] else None)
 
 
+@traced
 def mod(x, y) -> Tensor:
     """Elementwise `x % y` (sign of `y`, like Python and NumPy)."""
     return _binary(x, y, "mod", operator.mod, _mod_grad)
@@ -152,6 +159,7 @@ def _pow_grad(g, y, needs, a, b):
     return ga, gb
 
 
+@traced
 def pow(x, a) -> Tensor:
     """Keras: `K.pow(x, a)`. Elementwise power `x ** a`."""
     return _binary(x, a, "pow", operator.pow, _pow_grad)
@@ -172,6 +180,7 @@ def _negative_grad(g, y, needs, x):
     return (-g,)
 
 
+@traced
 def negative(x) -> Tensor:
     """Elementwise `-x`."""
     return _unary(x, "negative", lambda xp, a: xp.negative(a), _negative_grad)
@@ -181,11 +190,13 @@ def _abs_grad(g, y, needs, x):
     return (g * sign(x),)
 
 
+@traced
 def abs(x) -> Tensor:
     """Keras: `K.abs(x)`. Elementwise absolute value (gradient `sign(x)`, 0 at 0)."""
     return _unary(x, "abs", lambda xp, a: xp.abs(a), _abs_grad)
 
 
+@traced
 def sign(x) -> Tensor:
     """Elementwise sign (-1, 0, 1); passes no gradient."""
     x = as_tensor(x, "sign")
@@ -196,6 +207,7 @@ def _exp_grad(g, y, needs):
     return (g * y,)
 
 
+@traced
 def exp(x) -> Tensor:
     """Keras: `K.exp(x)`. Elementwise exponential."""
     return _unary(x, "exp", lambda xp, a: xp.exp(a), _exp_grad, save_output=True)
@@ -205,6 +217,7 @@ def _log_grad(g, y, needs, x):
     return (g / x,)
 
 
+@traced
 def log(x) -> Tensor:
     """Keras: `K.log(x)`. Elementwise natural logarithm."""
     return _unary(x, "log", lambda xp, a: xp.log(a), _log_grad)
@@ -214,6 +227,7 @@ def _sqrt_grad(g, y, needs):
     return (g / (2.0 * y),)
 
 
+@traced
 def sqrt(x) -> Tensor:
     """Keras: `K.sqrt(x)`. Elementwise square root (negative inputs are clipped to 0 first, as
     Keras does)."""
@@ -225,6 +239,7 @@ def _square_grad(g, y, needs, x):
     return (g * (2.0 * x),)
 
 
+@traced
 def square(x) -> Tensor:
     """Keras: `K.square(x)`. Elementwise square."""
     return _unary(x, "square", lambda xp, a: xp.square(a), _square_grad)
@@ -235,6 +250,7 @@ def _clip_grad(g, y, needs, x, low, high):
     return (where(inside, g, zeros_like_data(g)),)
 
 
+@traced
 def clip(x, min_value, max_value) -> Tensor:
     """Keras: `K.clip(x, min_value, max_value)`. Elementwise clipping to [min, max].
 
@@ -252,6 +268,7 @@ def clip(x, min_value, max_value) -> Tensor:
     return Tensor(data, x.device)
 
 
+@traced
 def round(x) -> Tensor:
     """Keras: `K.round(x)`. Rounds to the nearest integer, halves to even; no gradient."""
     x = as_tensor(x, "round")
@@ -262,6 +279,7 @@ def _sin_grad(g, y, needs, x):
     return (g * cos(x),)
 
 
+@traced
 def sin(x) -> Tensor:
     """Keras: `K.sin(x)`. Elementwise sine."""
     return _unary(x, "sin", lambda xp, a: xp.sin(a), _sin_grad)
@@ -271,6 +289,7 @@ def _cos_grad(g, y, needs, x):
     return (-g * sin(x),)
 
 
+@traced
 def cos(x) -> Tensor:
     """Keras: `K.cos(x)`. Elementwise cosine."""
     return _unary(x, "cos", lambda xp, a: xp.cos(a), _cos_grad)
@@ -296,11 +315,13 @@ def _elementwise_extremum(x, y, func: str, pick_a) -> Tensor:
     return Tensor(data, x.device)
 
 
+@traced
 def maximum(x, y) -> Tensor:
     """Keras: `K.maximum(x, y)`. Elementwise maximum, with broadcasting."""
     return _elementwise_extremum(x, y, "maximum", operator.ge)
 
 
+@traced
 def minimum(x, y) -> Tensor:
     """Keras: `K.minimum(x, y)`. Elementwise minimum, with broadcasting."""
     return _elementwise_extremum(x, y, "minimum", operator.le)
@@ -311,6 +332,7 @@ def _cast_grad(g, y, needs, dtype):
     return (cast(g, dtype),)
 
 
+@traced
 def cast(x, dtype) -> Tensor:
     """Keras: `K.cast(x, dtype)`. Casts to `dtype`; gradients pass between float dtypes only."""
     target = as_dtype(dtype, "cast")
@@ -330,6 +352,7 @@ def _where_grad(g, y, needs, condition):
             where(condition, zeros, g) if needs[2] else None)
 
 
+@traced
 def where(condition, x, y) -> Tensor:
     """Elementwise `x` where `condition` else `y` (all three of one shape after broadcasting)."""
     x, y = operands(x, y, "where")
@@ -362,36 +385,43 @@ def _compare(x, y, func: str, name: str) -> Tensor:
     return Tensor(data, x.device)
 
 
+@traced
 def equal(x, y) -> Tensor:
     """Elementwise `x == y` (bool)."""
     return _compare(x, y, "equal", "equal")
 
 
+@traced
 def not_equal(x, y) -> Tensor:
     """Elementwise `x != y` (bool)."""
     return _compare(x, y, "not_equal", "not_equal")
 
 
+@traced
 def greater(x, y) -> Tensor:
     """Elementwise `x > y` (bool)."""
     return _compare(x, y, "greater", "greater")
 
 
+@traced
 def greater_equal(x, y) -> Tensor:
     """Elementwise `x >= y` (bool)."""
     return _compare(x, y, "greater_equal", "greater_equal")
 
 
+@traced
 def less(x, y) -> Tensor:
     """Elementwise `x < y` (bool)."""
     return _compare(x, y, "less", "less")
 
 
+@traced
 def less_equal(x, y) -> Tensor:
     """Elementwise `x <= y` (bool)."""
     return _compare(x, y, "less_equal", "less_equal")
 
 
+@traced
 def logical_and(x, y) -> Tensor:
     """Elementwise `x and y` (bool)."""
     return _compare(x, y, "logical_and", "logical_and")

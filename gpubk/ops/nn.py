@@ -6,6 +6,7 @@ import math
 
 from .. import kernels
 from ..autodiff import composition_grads, record, recording
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .reduce import normalize_axes
 
@@ -17,6 +18,7 @@ def _softmax_grad(g, y, needs, axis):
     return (Tensor(kernels.softmax.backward(y.device, y.data, g.data, axis), y.device),)
 
 
+@traced
 def softmax(x, axis: int = -1) -> Tensor:
     """Keras: `K.softmax(x, axis=-1)`. Softmax of `x` along `axis`.
 
@@ -97,6 +99,7 @@ def _relu_composed(x, alpha, max_value, threshold):
     return y - alpha * negative_part if negative_part is not None else y
 
 
+@traced
 def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tensor:
     """Keras: `K.relu(x, alpha=0.0, max_value=None, threshold=0.0)`. Rectified linear unit.
 
@@ -109,6 +112,7 @@ def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tenso
                        params=(alpha, low, high, threshold))
 
 
+@traced
 def sigmoid(x) -> Tensor:
     """Keras: `K.sigmoid(x)`. Elementwise `1 / (1 + exp(-x))`. The result remembers its
     logits, so `K.binary_crossentropy(target, K.sigmoid(z))` works from z exactly."""
@@ -119,17 +123,20 @@ def sigmoid(x) -> Tensor:
     return out
 
 
+@traced
 def hard_sigmoid(x) -> Tensor:
     """Keras: `K.hard_sigmoid(x)`. `0` below -2.5, `1` above 2.5, `0.2 * x + 0.5` between."""
     return _activation(x, "hard_sigmoid", kernels.elementwise.HARD_SIGMOID,
                        composition=lambda v: clip(v * 0.2 + 0.5, 0.0, 1.0))
 
 
+@traced
 def tanh(x) -> Tensor:
     """Keras: `K.tanh(x)`. Elementwise hyperbolic tangent."""
     return _activation(x, "tanh", kernels.elementwise.TANH, derivative=lambda y: 1.0 - y * y)
 
 
+@traced
 def elu(x, alpha: float = 1.0) -> Tensor:
     """Keras: `K.elu(x, alpha=1.0)`. `x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise."""
     alpha = float(alpha)
@@ -139,18 +146,21 @@ def elu(x, alpha: float = 1.0) -> Tensor:
         params=(alpha,))
 
 
+@traced
 def softplus(x) -> Tensor:
     """Keras: `K.softplus(x)`. `log(exp(x) + 1)`, computed without overflow for large `x`."""
     return _activation(x, "softplus", kernels.elementwise.SOFTPLUS,
                        composition=lambda v: _plain_relu(v) + log(1.0 + exp(-abs(v))))
 
 
+@traced
 def softsign(x) -> Tensor:
     """Keras: `K.softsign(x)`. `x / (1 + |x|)`."""
     return _activation(x, "softsign", kernels.elementwise.SOFTSIGN,
                        composition=lambda v: v / (1.0 + abs(v)))
 
 
+@traced
 def l2_normalize(x, axis=None) -> Tensor:
     """Keras: `K.l2_normalize(x, axis=None)`. `x / sqrt(max(sum(x ** 2, axis), 1e-12))`."""
     x = as_tensor(x, "l2_normalize")
@@ -163,6 +173,7 @@ def _log_softmax_grad(g, y, needs, axis):
     return (Tensor(kernels.softmax.backward(y.device, y.data, g.data, axis, True), y.device),)
 
 
+@traced
 def log_softmax(x, axis: int = -1) -> Tensor:
     """Log of the softmax along `axis`, computed stably as `x - max - log(sum(exp(x - max)))`."""
     x = as_tensor(x, "log_softmax")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Placeholder
+from ..symbolic import Symbol
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
 def _checked(x, func: str):
-    if isinstance(x, (Tensor, Placeholder)):
+    if isinstance(x, (Tensor, Symbol)):
         return x
     raise TypeError(f"{func}: expected a gpubk tensor, variable or placeholder, got "
                     f"{type(x).__name__}")
@@ -19,6 +20,7 @@ def int_shape(x) -> tuple:
     return tuple(_checked(x, "int_shape").shape)
 
 
+@traced
 def shape(x) -> Tensor:
     """Keras: `K.shape(x)`. The shape as an int32 tensor (on `x`'s device)."""
     x = as_tensor(x, "shape")
@@ -44,5 +46,5 @@ def count_params(x) -> np.int64:
 
 
 def is_tensor(x) -> bool:
-    """Keras: `K.is_tensor(x)`. Whether `x` is a gpubk tensor, variable or placeholder."""
-    return isinstance(x, (Tensor, Placeholder))
+    """Keras: `K.is_tensor(x)`. Whether `x` is a gpubk tensor, variable or symbolic tensor."""
+    return isinstance(x, (Tensor, Symbol))

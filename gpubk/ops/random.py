@@ -8,6 +8,7 @@ import numpy as np
 from .. import devices
 from ..config import floatx
 from ..dtypes import as_dtype
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
@@ -66,6 +67,7 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None) -> Tensor:
                 lambda rng, s: rng.uniform(0.0, 1.0, size=s) <= p)
 
 
+@traced
 def dropout(x, level: float, noise_shape=None, seed=None) -> Tensor:
     """Keras: `K.dropout(x, level, noise_shape=None, seed=None)`. Zeroes each value with
     probability `level` and scales the rest by `1 / (1 - level)`; `noise_shape` (broadcast

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autodiff import record
 from ..config import floatx
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
@@ -53,6 +54,7 @@ def _sum_grad(g, y, needs, in_shape, axes):
     return (_expand_to_input(g, in_shape, axes),)
 
 
+@traced
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
     of ints, or None for all)."""
@@ -72,6 +74,7 @@ def _mean_forward(xp, a, axes, keepdims):
     return out if a.dtype.kind == "f" else out.astype(a.dtype)  # integer mean stays integer
 
 
+@traced
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.mean(x, axis=None, keepdims=False)`. Mean of the values over `axis`."""
     return _reduce(x, axis, keepdims, "mean", _mean_forward, _mean_grad, False)
@@ -99,11 +102,13 @@ def _extremum(x, axis, keepdims: bool, func: str, reduce_array) -> Tensor:
     return _reduce(x, axis, keepdims, func, forward, _extremum_grad, True, save_output=True)
 
 
+@traced
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
     return _extremum(x, axis, keepdims, "max", lambda a, ax, k: a.max(axis=ax, keepdims=k))
 
 
+@traced
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
     return _extremum(x, axis, keepdims, "min", lambda a, ax, k: a.min(axis=ax, keepdims=k))
@@ -136,6 +141,7 @@ def _prod_grad(g, y, needs, x, axes):
     return (_expand_to_input(g, x.shape, axes) * others,)
 
 
+@traced
 def prod(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.prod(x, axis=None, keepdims=False)`. Product of the values over `axis`.
 
@@ -150,6 +156,7 @@ def _float_input(x, func: str) -> Tensor:
     return cast(x, floatx()) if x.dtype.kind == "b" else x
 
 
+@traced
 def var(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.var(x, axis=None, keepdims=False)`. Variance over `axis` (ddof 0)."""
     x = _float_input(x, "var")
@@ -157,11 +164,13 @@ def var(x, axis=None, keepdims: bool = False) -> Tensor:
     return mean(deviation * deviation, axis=axis, keepdims=keepdims)
 
 
+@traced
 def std(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.std(x, axis=None, keepdims=False)`. Standard deviation over `axis` (ddof 0)."""
     return sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
+@traced
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.logsumexp(x, axis=None, keepdims=False)`. `log(sum(exp(x)))` over `axis`,
     computed without overflow (the maximum is taken out first)."""
@@ -177,6 +186,7 @@ def _drop_axes(shape: tuple, axes) -> tuple:
     return () if axes is None else tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
+@traced
 def all(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.all(x, axis=None, keepdims=False)`. Logical AND over `axis` (bool)."""
     x = as_tensor(x, "all")
@@ -184,6 +194,7 @@ def all(x, axis=None, keepdims: bool = False) -> Tensor:
     return Tensor(x.data.astype(bool).all(axis=axes, keepdims=keepdims), x.device)
 
 
+@traced
 def any(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.any(x, axis=None, keepdims=False)`. Logical OR over `axis` (bool)."""
     x = as_tensor(x, "any")
@@ -198,12 +209,14 @@ def _arg_axis(x, axis: int, func: str) -> tuple:
     return x, axis
 
 
+@traced
 def argmax(x, axis: int = -1) -> Tensor:
     """Keras: `K.argmax(x, axis=-1)`. Index of the maximum along `axis` (int64, no gradient)."""
     x, axis = _arg_axis(x, axis, "argmax")
     return Tensor(x.data.argmax(axis=axis).astype("int64"), x.device)
 
 
+@traced
 def argmin(x, axis: int = -1) -> Tensor:
     """Keras: `K.argmin(x, axis=-1)`. Index of the minimum along `axis` (int64, no gradient)."""
     x, axis = _arg_axis(x, axis, "argmin")
@@ -219,6 +232,7 @@ def _cumsum_grad(g, y, needs, axis):
     return (_reverse_cumsum(g, axis),)
 
 
+@traced
 def cumsum(x, axis: int = 0) -> Tensor:
     """Keras: `K.cumsum(x, axis=0)`. Cumulative sum along `axis`."""
     x = as_tensor(x, "cumsum")
@@ -234,6 +248,7 @@ def _cumprod_grad(g, y, needs, x, axis):
     return (_reverse_cumsum(g * y, axis) / x,)
 
 
+@traced
 def cumprod(x, axis: int = 0) -> Tensor:
     """Keras: `K.cumprod(x, axis=0)`. Cumulative product along `axis`.
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..autodiff import record
 from ..devices import scatter_add
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 
 
@@ -23,6 +24,7 @@ def _reshape_grad(g, y, needs, in_shape):
     return (reshape(g, in_shape),)
 
 
+@traced
 def reshape(x, shape) -> Tensor:
     """Keras: `K.reshape(x, shape)`. Reshapes to `shape` (one dimension may be -1)."""
     x = as_tensor(x, "reshape")
@@ -43,6 +45,7 @@ def _broadcast_grad(g, y, needs, in_shape):
     return (sum_to(g, in_shape),)
 
 
+@traced
 def broadcast_to(x, shape) -> Tensor:
     """Broadcasts `x` to `shape` (NumPy rules); a view, no copy."""
     x = as_tensor(x, "broadcast_to")
@@ -62,6 +65,7 @@ def _permute_grad(g, y, needs, pattern):
     return (permute_dimensions(g, tuple(np.argsort(pattern))),)
 
 
+@traced
 def permute_dimensions(x, pattern) -> Tensor:
     """Keras: `K.permute_dimensions(x, pattern)`. Permutes axes, e.g. `(0, 2, 1)`."""
     x = as_tensor(x, "permute_dimensions")
@@ -75,6 +79,7 @@ def permute_dimensions(x, pattern) -> Tensor:
     return Tensor(data, x.device)
 
 
+@traced
 def transpose(x) -> Tensor:
     """Keras: `K.transpose(x)`. Reverses the order of all axes (a matrix transpose in 2-D)."""
     x = as_tensor(x, "transpose")
@@ -88,6 +93,7 @@ def swap_last_axes(x: Tensor) -> Tensor:
     return permute_dimensions(x, pattern)
 
 
+@traced
 def expand_dims(x, axis: int = -1) -> Tensor:
     """Keras: `K.expand_dims(x, axis=-1)`. Adds a size-1 axis at `axis`."""
     x = as_tensor(x, "expand_dims")
@@ -104,6 +110,7 @@ def _tile_grad(g, y, needs, in_shape, reps):
     return (sum(reshape(g, split), axis=tuple(range(0, len(split), 2))),)
 
 
+@traced
 def tile(x, n) -> Tensor:
     """Keras: `K.tile(x, n)`. Repeats `x` `n[i]` times along axis i.
 
@@ -126,6 +133,7 @@ def _repeat_grad(g, y, needs, in_shape, rep, axis):
     return (sum(reshape(g, split), axis=axis + 1),)
 
 
+@traced
 def repeat_elements(x, rep: int, axis: int) -> Tensor:
     """Keras: `K.repeat_elements(x, rep, axis)`. Repeats each element `rep` times along `axis`,
     like `np.repeat`: `[1, 2]` with rep 2 gives `[1, 1, 2, 2]`."""
@@ -161,6 +169,7 @@ def _concatenate_grad(g, y, needs, axis, sizes):
     return grads
 
 
+@traced
 def concatenate(tensors, axis: int = -1) -> Tensor:
     """Keras: `K.concatenate(tensors, axis=-1)`. Joins tensors along `axis`; their other
     dimensions must agree."""
@@ -184,6 +193,7 @@ def _stack_grad(g, y, needs, axis):
     return [g[index + (i,)] if need else None for i, need in enumerate(needs)]
 
 
+@traced
 def stack(x, axis: int = 0) -> Tensor:
     """Keras: `K.stack(x, axis=0)`. Stacks a list of same-shape tensors along a new `axis`.
 
@@ -239,6 +249,7 @@ def _getitem_grad(g, y, needs, in_shape, key):
     return (record(data, (g,), _scatter_grad, (key,)),)
 
 
+@traced
 def getitem(x: Tensor, key) -> Tensor:
     """`x[key]`: NumPy indexing (ints, slices with steps, negative indices, None, Ellipsis,
     integer and boolean arrays)."""
@@ -257,6 +268,7 @@ from .reduce import normalize_axes, sum  # noqa: E402
 
 
 # -- more Keras shape functions, composed of the ops above ---------------------------------------
+@traced
 def squeeze(x, axis: int) -> Tensor:
     """Keras: `K.squeeze(x, axis)`. Removes the size-1 dimension at `axis`."""
     x = as_tensor(x, "squeeze")
@@ -267,17 +279,20 @@ def squeeze(x, axis: int) -> Tensor:
     return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
 
 
+@traced
 def flatten(x) -> Tensor:
     """Keras: `K.flatten(x)`. A 1-D tensor of all the values."""
     return reshape(x, (-1,))
 
 
+@traced
 def batch_flatten(x) -> Tensor:
     """Keras: `K.batch_flatten(x)`. `(batch, ...)` to `(batch, product of the rest)`."""
     x = as_tensor(x, "batch_flatten")
     return reshape(x, (x.shape[0], -1) if x.ndim else (1, 1))
 
 
+@traced
 def reverse(x, axes) -> Tensor:
     """Keras: `K.reverse(x, axes)`. Reverses the order of the values along `axes` (an int or a
     list of ints)."""
@@ -286,6 +301,7 @@ def reverse(x, axes) -> Tensor:
     return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
 
 
+@traced
 def gather(reference, indices) -> Tensor:
     """Keras: `K.gather(reference, indices)`. The rows `reference[indices]` (along axis 0);
     indices out of range raise an error."""
@@ -310,6 +326,7 @@ def arange(start, stop=None, step=1, dtype="int32") -> Tensor:
     return Tensor(dev.put(values.astype(as_dtype(dtype, "arange"))), dev)
 
 
+@traced
 def one_hot(indices, num_classes: int) -> Tensor:
     """Keras: `K.one_hot(indices, num_classes)`. float32 one-hot vectors along a new last axis;
     an index outside [0, num_classes) gives a row of zeros (as `tf.one_hot`)."""
@@ -321,6 +338,7 @@ def one_hot(indices, num_classes: int) -> Tensor:
     return Tensor(data, indices.device)
 
 
+@traced
 def repeat(x, n: int) -> Tensor:
     """Keras: `K.repeat(x, n)`. `(samples, dim)` to `(samples, n, dim)`."""
     x = as_tensor(x, "repeat")
@@ -333,6 +351,7 @@ def _pad_grad(g, y, needs, widths):
     return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))],)
 
 
+@traced
 def pad(x, widths) -> Tensor:
     """Zero padding: `widths` is one (before, after) pair per axis."""
     x = as_tensor(x, "pad")
@@ -358,17 +377,20 @@ def _spatial_padding(x, padding, data_format, rank: int, func: str) -> Tensor:
     return pad(x, [(0, 0), *padding, (0, 0)])
 
 
+@traced
 def temporal_padding(x, padding=(1, 1)) -> Tensor:
     """Keras: `K.temporal_padding(x, padding=(1, 1))`. Zero padding of axis 1 of a 3-D tensor."""
     return _spatial_padding(x, [padding], "channels_last", 3, "temporal_padding")
 
 
+@traced
 def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None) -> Tensor:
     """Keras: `K.spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None)`. Zero
     padding of the two spatial axes of a 4-D tensor."""
     return _spatial_padding(x, padding, data_format, 4, "spatial_2d_padding")
 
 
+@traced
 def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None) -> Tensor:
     """Keras: `K.spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None)`.
     Zero padding of the three spatial axes of a 5-D tensor."""
@@ -404,6 +426,7 @@ def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
     return x
 
 
+@traced
 def resize_images(x, height_factor: int, width_factor: int, data_format,
                   interpolation: str = "nearest") -> Tensor:
     """Keras: `K.resize_images(x, height_factor, width_factor, data_format,
@@ -416,6 +439,7 @@ def resize_images(x, height_factor: int, width_factor: int, data_format,
     return _resize(x, (height_factor, width_factor), axes, interpolation, "resize_images")
 
 
+@traced
 def resize_volumes(x, depth_factor: int, height_factor: int, width_factor: int,
                    data_format) -> Tensor:
     """Keras: `K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)`.
@@ -427,6 +451,7 @@ def resize_volumes(x, depth_factor: int, height_factor: int, width_factor: int,
                    "resize_volumes")
 
 
+@traced
 def bias_add(x, bias, data_format=None) -> Tensor:
     """Keras: `K.bias_add(x, bias, data_format=None)`. Adds a bias of the channel axis's size
     (or of x's shape without the batch axis, channels last)."""

@@ -5,22 +5,26 @@ import numpy as np
 
 from ..autodiff import record
 from ..config import floatx
-from ..graph import Placeholder
+from ..symbolic import Symbol
+from ..symbolic import traced
 from ..tensor import Tensor, Variable, as_tensor
 
 
+def _value(x, func: str) -> np.ndarray:
+    if isinstance(x, Symbol):  # only placeholders with defaults (the learning phase) evaluate
+        x = graph.evaluate(x, func)
+    return np.asarray(as_tensor(x, func).numpy())
+
+
 def eval(x) -> np.ndarray:
-    """Keras: `K.eval(x)`. The value of a tensor or variable, as a NumPy array."""
-    if isinstance(x, Placeholder):
-        raise x.no_value_error("eval")
-    return np.asarray(as_tensor(x, "eval").numpy())
+    """Keras: `K.eval(x)`. The value of a tensor or variable, as a NumPy array. A symbolic
+    tensor that depends on a placeholder raises an error naming it: feed it with K.function."""
+    return _value(x, "eval")
 
 
 def get_value(x) -> np.ndarray:
     """Keras: `K.get_value(x)`. The value of a variable (or tensor), as a NumPy array."""
-    if isinstance(x, Placeholder):
-        raise x.no_value_error("get_value")
-    return np.asarray(as_tensor(x, "get_value").numpy())
+    return _value(x, "get_value")
 
 
 def batch_get_value(tensors) -> list:
@@ -46,21 +50,30 @@ def batch_set_value(tuples) -> None:
         set_value(x, value)
 
 
+def _variable_spec(x, *args):
+    """The result of an update is the variable: its shape and dtype (no run at build time)."""
+    return tuple(x.shape), x.dtype
+
+
+@traced(spec=_variable_spec)
 def update(x, new_x) -> Variable:
     """Keras: `K.update(x, new_x)`. Sets variable `x` to `new_x`; returns `x`."""
     return _variable(x, "update").assign(new_x, "update")
 
 
+@traced(spec=_variable_spec)
 def update_add(x, increment) -> Variable:
     """Keras: `K.update_add(x, increment)`. Adds `increment` to variable `x`; returns `x`."""
     return _variable(x, "update_add").assign_add(increment, "update_add")
 
 
+@traced(spec=_variable_spec)
 def update_sub(x, decrement) -> Variable:
     """Keras: `K.update_sub(x, decrement)`. Subtracts `decrement` from variable `x`; returns `x`."""
     return _variable(x, "update_sub").assign_sub(decrement, "update_sub")
 
 
+@traced(spec=_variable_spec)
 def moving_average_update(x, value, momentum) -> Variable:
     """Keras: `K.moving_average_update(x, value, momentum)`.
 
@@ -71,6 +84,7 @@ def moving_average_update(x, value, momentum) -> Variable:
     return x.assign(x.data - (x.data - value) * (1 - momentum), "moving_average_update")
 
 
+@traced
 def cast_to_floatx(x):
     """Keras: `K.cast_to_floatx(x)`. A NumPy array (or tensor, for tensors) of dtype floatx."""
     if isinstance(x, Tensor):
@@ -82,6 +96,7 @@ def _identity_grad(g, y, needs):
     return (g,)
 
 
+@traced(spec=lambda x, *args, **kwargs: (tuple(x.shape), x.dtype))
 def print_tensor(x, message: str = "", summarize: int = 3) -> Tensor:
     """Keras: `K.print_tensor(x, message='', summarize=3)`. Prints `message` and the value of
     `x` (the first and last `summarize` entries of long axes), and returns a tensor equal to `x`
@@ -92,4 +107,5 @@ def print_tensor(x, message: str = "", summarize: int = 3) -> Tensor:
     return record(x.data, (x,), _identity_grad)
 
 
+from .. import graph  # noqa: E402
 from .math import cast  # noqa: E402
