@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import devices
-from .symbolic import Placeholder, Symbol, _leaves, build, substitute, symbols_in
+from .symbolic import Placeholder, Symbol, _leaves, build, lift, substitute, symbols_in
 from .tensor import Tensor, Variable
 
 
@@ -46,7 +46,7 @@ class Function:
                 raise TypeError(f"{self.name}: inputs must be placeholders, got "
                                 f"{type(p).__name__}")
         self._single = not isinstance(outputs, (list, tuple))
-        self.outputs = [outputs] if self._single else list(outputs)
+        self.outputs = lift([outputs] if self._single else list(outputs))
         self._updates = [self._as_update(u) for u in (updates or [])]
         roots = symbols_in((self.outputs, [args for _, args in self._updates]))
         self._order = [s for s in _topological(roots) if not isinstance(s, Placeholder)]
@@ -67,7 +67,7 @@ class Function:
             if not isinstance(variable, Variable):
                 raise TypeError(f"{self.name}: an update pair must start with a variable, "
                                 f"got {type(variable).__name__}")
-            return _assign, (variable, value)
+            return _assign, (variable, lift(value))
         if isinstance(update, Symbol) and update.op in _UPDATE_OPS:
             return update.op, update.args
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "

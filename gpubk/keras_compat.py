@@ -6,6 +6,7 @@ import collections
 import contextlib
 import gc
 
+from . import symbolic
 from .symbolic import Symbol
 from .ops import state
 from .tensor import Tensor
@@ -27,8 +28,9 @@ def reset_uids() -> None:
 
 
 def clear_session() -> None:
-    """Keras: `K.clear_session()`. Resets the uid counters and name scopes and collects
-    garbage (there is no graph to reset: tensors go when nothing refers to them)."""
+    """Keras: `K.clear_session()`. Leaves graph mode (values computed from variables stop
+    keeping their recipes), resets the uid counters and name scopes, and collects garbage."""
+    symbolic.graph_mode = False
     reset_uids()
     _name_scopes.clear()
     gc.collect()

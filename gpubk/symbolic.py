@@ -1,5 +1,10 @@
 """Symbolic tensors: placeholders, and the results of ops applied to them.
 
+Graph mode starts with the first placeholder (and ends with `K.clear_session()`). From then on,
+an op computed from variables still computes at once, but its result also keeps its recipe (the
+op and its arguments): a graph built on such a value computes it again, from the variables'
+values at that time, each time the graph runs, as Keras 2's graph mode would.
+
 An op given a symbolic input does not compute: its `traced` wrapper records the op and its
 arguments in a `Symbol`, whose static shape and dtype are inferred by running the op on small
 stand-in values: every unknown dimension 2 in one, 3 in another; the dimensions that differ are
@@ -18,10 +23,11 @@ import numpy as np
 from . import devices
 from .config import floatx
 from .dtypes import as_dtype
-from .tensor import Operators, SymbolicInput, Tensor
+from .tensor import Operators, SymbolicInput, Tensor, Variable
 
 _ids = itertools.count(1)
 STAND_IN_SIZES = (2, 3)  # what an unknown dimension becomes in each of the two stand-ins
+graph_mode = False  # set by the first placeholder, cleared by K.clear_session()
 
 
 class Symbol(Operators):
@@ -131,6 +137,8 @@ def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = 
     """
     if sparse or ragged:
         raise ValueError("placeholder: sparse and ragged placeholders are not supported")
+    global graph_mode
+    graph_mode = True
     if shape is None:
         if ndim is None:
             raise ValueError("placeholder: expected `shape` or `ndim`, got neither")
@@ -143,6 +151,49 @@ def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = 
 
 
 # -- building ------------------------------------------------------------------------------------
+class Recomputed(Symbol):
+    """A value computed from variables, as a symbol: it depends on no placeholder, and each
+    evaluation recomputes it from the variables' current values."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Tensor) -> None:
+        op, args, kwargs = value._recipe
+        args, kwargs = lift((args, kwargs))
+        super().__init__(op, args, kwargs, tuple(value.shape), value.dtype,
+                         f"{op.__name__}_{next(_ids)}", {}, ())
+        self.value = value
+
+    def stand_in(self, size: int) -> Tensor:
+        return self.value
+
+
+def lift(obj):
+    """`obj` with each tensor that keeps a recipe replaced by its Recomputed symbol."""
+    if isinstance(obj, Tensor):
+        if obj._recipe is None:
+            return obj
+        if len(obj._recipe) == 3:  # built once per tensor, so that a graph computes it once
+            obj._recipe = (*obj._recipe, Recomputed(obj))
+        return obj._recipe[3]
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(lift(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: lift(v) for k, v in obj.items()}
+    return obj
+
+
+def _from_variables(obj) -> bool:
+    """Whether a variable, or a tensor computed from one, is among `obj`'s leaves."""
+    if isinstance(obj, Tensor):
+        return obj._recipe is not None or isinstance(obj, Variable)
+    if isinstance(obj, (list, tuple)):
+        return any(_from_variables(o) for o in obj)
+    if isinstance(obj, dict):
+        return any(_from_variables(o) for o in obj.values())
+    return False
+
+
 def substitute(obj, values: dict):
     """`obj` with every Symbol inside (lists, tuples, dicts too) replaced by values[id]."""
     if isinstance(obj, Symbol):
@@ -204,6 +255,7 @@ def _leaves(obj) -> list:
 def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
     """A Symbol for `op(*args, **kwargs)`, its shape and dtype inferred from stand-ins (or given
     by `spec(*args, **kwargs) -> (shape, dtype)` for ops that must not run at build time)."""
+    args, kwargs = lift((args, kwargs))
     inputs = symbols_in((args, kwargs))
     placeholders = tuple(dict.fromkeys(p for s in inputs for p in s.placeholders))
     name = f"{op.__name__}_{next(_ids)}"
@@ -212,8 +264,9 @@ def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
         stand_ins = {size: filled(shape, dtype, size) for size in STAND_IN_SIZES}
         return Symbol(op, args, kwargs, tuple(shape), dtype, name, stand_ins, placeholders)
     results, first_error = {}, None
-    for size in [*STAND_IN_SIZES, *_candidate_sizes(args, kwargs)]:
-        if len(results) == len(STAND_IN_SIZES) or results and size not in STAND_IN_SIZES:
+    sizes = [*STAND_IN_SIZES, *_candidate_sizes(args, kwargs)]
+    for size in sizes:  # until two sizes work: the dimensions that differ are unknown
+        if len(results) == 2 or len(sizes) > 24:
             break
         try:
             results[size] = _run(op, args, kwargs, size)
@@ -221,6 +274,9 @@ def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
             raise
         except Exception as err:  # noqa: BLE001 (judged below: certain only if all fail)
             first_error = first_error or err
+            continue
+        if size not in STAND_IN_SIZES:  # a size that fits: its multiples may fit too
+            sizes += [2 * size, 3 * size]
     if not results:  # wrong whatever the unknown dimensions are: say so now
         raise type(first_error)(f"{first_error} (building {op.__name__} on symbolic input "
                                 f"{', '.join(repr(s.name) + ' ' + str(s.shape) for s in inputs)})"
@@ -244,9 +300,13 @@ def traced(fn=None, *, spec=None):
         @functools.wraps(fn)
         def op(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except SymbolicInput:
                 return build(fn, args, kwargs, spec)
+            if graph_mode and not isinstance(result, Variable) and \
+                    _from_variables((args, kwargs)):
+                result._recipe = (fn, args, kwargs)
+            return result
         op.eager = fn  # the op itself, for evaluation once values are known
         return op
     return wrap(fn) if fn is not None else wrap

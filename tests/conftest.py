@@ -52,3 +52,4 @@ def _restore_config():
     yield
     K.set_floatx(floatx)
     K.set_epsilon(eps)
+    K.clear_session()  # each test starts eager (a placeholder turns graph mode on)
