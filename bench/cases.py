@@ -217,3 +217,64 @@ def mlp_step(ctx, size):
 
     return _mlp_flops(batch, sizes), ctx.implementations(gpubk=gpubk_step, naive=naive,
                                                          torch=torch_impl)
+
+
+def _graph_case_impls(ctx, forward, inputs):
+    """The same computation eagerly and as one K.function of placeholders."""
+    placeholders = [K.placeholder(shape=(None,) + a.shape[1:]) for a in inputs]
+    compiled = K.function(placeholders, forward(*placeholders))
+    tensors = [ctx.tensor(a) for a in inputs]
+    feeds = [ctx.device_array(a) for a in inputs]
+
+    def eager():
+        outputs = forward(*tensors)
+        return [K.eval(o) for o in (outputs if isinstance(outputs, list) else [outputs])]
+
+    return {"eager": eager, "graph": lambda: compiled(feeds)}
+
+
+@case("function: small graph", sizes=[(8,)], quick_sizes=[(8,)])
+def graph_small(ctx, size):
+    """A few ops on a batch of 8: K.function's per-call overhead against eager evaluation."""
+    (batch,) = size
+    w = K.variable(ctx.device_array(ctx.normal((16, 4))))
+    x, t = ctx.normal((batch, 16)), ctx.one_hot(batch, 4)
+
+    def forward(xs, ts):
+        return [K.mean(K.categorical_crossentropy(ts, K.softmax(K.dot(K.tanh(xs), w))))]
+    impls = _graph_case_impls(ctx, forward, [x, t])
+    K.clear_session()  # leave graph mode, so that the other cases run eagerly
+    return 2 * x.nbytes, impls
+
+
+@case("function: mlp step", sizes=[(256,)], quick_sizes=[(64,)], unit="FLOP")
+def graph_mlp_step(ctx, size):
+    """An SGD step of the MLP 784-512-512-10, eagerly and compiled with updates."""
+    (batch,) = size
+    sizes = (784, 512, 512, 10)
+    x, t = ctx.normal((batch, sizes[0])), ctx.one_hot(batch, sizes[-1])
+    weights = [ctx.normal((n, m)) * np.float32(np.sqrt(2.0 / n))
+               for n, m in zip(sizes[:-1], sizes[1:])]
+    eager_params = [K.variable(ctx.device_array(w)) for w in weights]
+    graph_params = [K.variable(ctx.device_array(w)) for w in weights]
+
+    def loss_of(xs, ts, params):
+        h = xs
+        for w in params[:-1]:
+            h = K.relu(K.dot(h, w))
+        return K.mean(K.categorical_crossentropy(ts, K.softmax(K.dot(h, params[-1]))))
+
+    kx, kt = ctx.tensor(x), ctx.tensor(t)
+
+    def eager_step():
+        loss = loss_of(kx, kt, eager_params)
+        for p, g in zip(eager_params, K.gradients(loss, eager_params)):
+            K.update_sub(p, 0.01 * g)
+
+    xp, tp = K.placeholder(shape=(None, sizes[0])), K.placeholder(shape=(None, sizes[-1]))
+    loss = loss_of(xp, tp, graph_params)
+    step = K.function([xp, tp], [loss], updates=[
+        (p, p - 0.01 * g) for p, g in zip(graph_params, K.gradients(loss, graph_params))])
+    feeds = [ctx.device_array(x), ctx.device_array(t)]
+    K.clear_session()
+    return _mlp_flops(batch, sizes), {"eager": eager_step, "graph": lambda: step(feeds)}

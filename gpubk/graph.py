@@ -59,6 +59,7 @@ class Function:
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
+        self._steps = [(id(s), _runner(s)) for s in self._order]
 
     def _as_update(self, update) -> tuple:
         """(apply, arguments): a `(variable, new_value)` pair, or a deferred `K.update*`."""
@@ -93,21 +94,57 @@ class Function:
         if len(values) != len(self.inputs):
             raise ValueError(f"{self.name}: expected {len(self.inputs)} input value(s) (for "
                              f"{', '.join(p.name for p in self.inputs)}), got {len(values)}")
-        fed = {id(p): _check_feed(p, v, self.name) for p, v in zip(self.inputs, values)}
+        dev = devices.current()
+        fed = {}
+        for p, v in zip(self.inputs, values):
+            if v.__class__ is np.ndarray and v.dtype == p.dtype and dev.xp is np and \
+                    v.shape == _fit(p.shape, v.shape):  # the common case: use it as it is
+                t = Tensor(v, dev)
+                t._rg = p.needs_grad
+                fed[id(p)] = t
+            else:
+                fed[id(p)] = _check_feed(p, v, self.name)
         for p in self._defaults:
             fed[id(p)] = _check_feed(p, p.default, self.name)
         return fed
 
     def __call__(self, inputs=()):
         values = self._feed(inputs)
-        for step, symbol in enumerate(self._order):
-            values[id(symbol)] = symbol.evaluate(values)
-            for key in self._drop_after.get(step, ()):
-                del values[key]
+        drop_after = self._drop_after
+        for step, (key, run) in enumerate(self._steps):
+            values[key] = run(values)
+            if step in drop_after:
+                for dropped in drop_after[step]:
+                    del values[dropped]
         results = [_fetch(o, values) for o in self.outputs]
         for apply, args in self._updates:
             apply(*substitute(args, values))
         return results[0] if self._single else results
+
+
+def _fit(wanted: tuple, got: tuple) -> tuple:
+    """`wanted` with its unknown dimensions taken from `got` (to compare shapes in one go)."""
+    if len(wanted) != len(got):
+        return wanted
+    return tuple(g if w is None else w for w, g in zip(wanted, got))
+
+
+def _runner(symbol: Symbol):
+    """`symbol.evaluate`, specialised once: for the usual flat arguments, the symbols' slots
+    are found at build time instead of searched at every call."""
+    op, args, kwargs = symbol.op, symbol.args, symbol.kwargs
+    nested = any(isinstance(a, (list, tuple, dict)) and symbols_in(a) for a in args)
+    if nested or symbols_in(kwargs):
+        return symbol.evaluate
+    holes = [(i, id(a)) for i, a in enumerate(args) if isinstance(a, Symbol)]
+    template = list(args)
+
+    def run(values):
+        filled = template.copy()
+        for i, key in holes:
+            filled[i] = values[key]
+        return op(*filled, **kwargs)
+    return run
 
 
 def _assign(variable: Variable, value) -> None:
@@ -139,7 +176,7 @@ def _check_feed(p: Placeholder, value, func: str) -> Tensor:
         raise TypeError(f"{func}: placeholder '{p.name}' is {p.dtype.name} and cannot take a "
                         f"value of dtype {data.dtype}")
     t = Tensor(dev.put(data.astype(p.dtype, copy=False)), dev)
-    t._rg = p.needs_grad and p.dtype.kind == "f"  # a gradient is taken with respect to it
+    t._rg = p.needs_grad  # a gradient is taken with respect to it
     return t
 
 
@@ -195,7 +232,7 @@ def symbolic_gradients(loss: Symbol, variables: list) -> list:
     """K.gradients of a symbolic loss: a symbolic gradient per variable (or placeholder), None
     where the loss does not depend on it."""
     for v in variables:
-        if isinstance(v, Placeholder):
+        if isinstance(v, Placeholder) and v.dtype.kind == "f":
             v.needs_grad = True
     everything = build(_gradients_of, (loss, list(variables)), {},
                        spec=lambda *a: ((len(variables),), np.dtype("float32")))
