@@ -160,6 +160,14 @@ def matmul(ctx, size):
                      lambda: (p @ q).block_until_ready())())
 
 
+def _mlp_loss(x, t, params):
+    """The MLP's mean softmax crossentropy, with gpubk ops (eager or symbolic)."""
+    h = x
+    for w in params[:-1]:
+        h = K.relu(K.dot(h, w))
+    return K.mean(K.categorical_crossentropy(t, K.softmax(K.dot(h, params[-1]))))
+
+
 def _mlp_flops(batch, sizes):
     params = sum(n * m for n, m in zip(sizes[:-1], sizes[1:]))
     return 6.0 * batch * params  # forward 2BP, backward 4BP
@@ -177,10 +185,7 @@ def mlp_step(ctx, size):
     kx, kt = ctx.tensor(x), ctx.tensor(t)
 
     def gpubk_step():
-        h = kx
-        for w in params[:-1]:
-            h = K.relu(K.dot(h, w))
-        loss = K.mean(K.categorical_crossentropy(kt, K.softmax(K.dot(h, params[-1]))))
+        loss = _mlp_loss(kx, kt, params)
         for p, g in zip(params, K.gradients(loss, params)):
             K.update_sub(p, 0.01 * g)
 
@@ -258,21 +263,15 @@ def graph_mlp_step(ctx, size):
     eager_params = [K.variable(ctx.device_array(w)) for w in weights]
     graph_params = [K.variable(ctx.device_array(w)) for w in weights]
 
-    def loss_of(xs, ts, params):
-        h = xs
-        for w in params[:-1]:
-            h = K.relu(K.dot(h, w))
-        return K.mean(K.categorical_crossentropy(ts, K.softmax(K.dot(h, params[-1]))))
-
     kx, kt = ctx.tensor(x), ctx.tensor(t)
 
     def eager_step():
-        loss = loss_of(kx, kt, eager_params)
+        loss = _mlp_loss(kx, kt, eager_params)
         for p, g in zip(eager_params, K.gradients(loss, eager_params)):
             K.update_sub(p, 0.01 * g)
 
     xp, tp = K.placeholder(shape=(None, sizes[0])), K.placeholder(shape=(None, sizes[-1]))
-    loss = loss_of(xp, tp, graph_params)
+    loss = _mlp_loss(xp, tp, graph_params)
     step = K.function([xp, tp], [loss], updates=[
         (p, p - 0.01 * g) for p, g in zip(graph_params, K.gradients(loss, graph_params))])
     feeds = [ctx.device_array(x), ctx.device_array(t)]

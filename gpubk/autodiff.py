@@ -17,6 +17,7 @@ import threading
 from typing import Callable, Sequence
 
 from .tensor import Tensor, Variable, as_tensor
+from .traversal import topological
 
 BackwardRule = Callable[[Tensor, "Tensor | None", tuple], Sequence["Tensor | None"]]
 
@@ -144,29 +145,15 @@ def _key(t: Tensor):
     return t._node if t._node is not None else t
 
 
-def _topological(roots: list) -> list:
-    """Nodes reachable from `roots`, each after all of its parents (iterative DFS)."""
-    order, visited = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        if node.backward is None:
-            raise RuntimeError(
-                "gradients: part of this graph was released by a non-persistent "
-                "GradientTape; use GradientTape(persistent=True) to differentiate it again")
-        if node.pending is not None:
-            node.resolve()
-        stack.append((node, True))
-        for p in node.parents:
-            if type(p) is Node and id(p) not in visited:
-                stack.append((p, False))
-    return order
+def _node_parents(node: Node) -> list:
+    """The parent nodes of `node` (materialising deferred gradients first)."""
+    if node.backward is None:
+        raise RuntimeError(
+            "gradients: part of this graph was released by a non-persistent "
+            "GradientTape; use GradientTape(persistent=True) to differentiate it again")
+    if node.pending is not None:
+        node.resolve()
+    return [p for p in reversed(node.parents) if type(p) is Node]
 
 
 def _backprop(targets: Sequence[Tensor], target_grads: Sequence[Tensor],
@@ -174,7 +161,7 @@ def _backprop(targets: Sequence[Tensor], target_grads: Sequence[Tensor],
     """Gradients of sum(target * target_grad) with respect to each source (None if unconnected)."""
     source_ids = {id(_key(s)) for s in sources}
     roots = [t._node for t in targets if t._node is not None]
-    order = _topological(roots)
+    order = topological(roots, _node_parents)
 
     # Only nodes with a source upstream need their backward rule run.
     relevant = set(source_ids)

@@ -14,25 +14,12 @@ import numpy as np
 from . import devices
 from .symbolic import Placeholder, Symbol, _leaves, build, lift, substitute, symbols_in
 from .tensor import Tensor, Variable
+from .traversal import topological
 
 
 def _topological(roots: list) -> list:
-    """Every symbol the roots need, each after the symbols in its arguments (iterative DFS)."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        symbol, expanded = stack.pop()
-        if expanded:
-            order.append(symbol)
-            continue
-        if id(symbol) in seen:
-            continue
-        seen.add(id(symbol))
-        stack.append((symbol, True))
-        for s in reversed(symbols_in((symbol.args, symbol.kwargs))):
-            if id(s) not in seen:
-                stack.append((s, False))
-    return order
+    """Every symbol the roots need, each after the symbols in its arguments."""
+    return topological(roots, lambda s: reversed(symbols_in((s.args, s.kwargs))))
 
 
 class Function:
