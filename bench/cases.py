@@ -19,6 +19,31 @@ def _rows_inputs(ctx, shape):
     return x, dy, ctx.one_hot(shape[0], shape[1]), ctx.normal(shape[:1])
 
 
+TINY = ["x + y (4,)", "dot (4, 4)", "softmax (2, 4)"]
+
+
+@case("tiny ops", sizes=TINY, quick_sizes=TINY)
+def tiny_ops(ctx, which):
+    """One op on a tiny tensor: what a call costs beyond its arithmetic (dispatch)."""
+    shape = {"x + y (4,)": (4,), "dot (4, 4)": (4, 4), "softmax (2, 4)": (2, 4)}[which]
+    a, b = ctx.normal(shape), ctx.normal(shape)
+    ka, kb = ctx.tensor(a), ctx.tensor(b)
+    ours = {"x + y (4,)": lambda: ka + kb, "dot (4, 4)": lambda: K.dot(ka, kb),
+            "softmax (2, 4)": lambda: K.softmax(ka)}[which]
+
+    def naive(xp):
+        p, q = xp.asarray(a), xp.asarray(b)
+        return {"x + y (4,)": lambda: p + q, "dot (4, 4)": lambda: p @ q,
+                "softmax (2, 4)": lambda: f.softmax(xp, p)}[which]
+
+    def torch_impl():
+        p, q = ctx.torch_tensor(a), ctx.torch_tensor(b)
+        return {"x + y (4,)": lambda: p + q, "dot (4, 4)": lambda: p @ q,
+                "softmax (2, 4)": lambda: ctx.torch.softmax(p, -1)}[which]
+
+    return 2 * a.nbytes, ctx.implementations(gpubk=ours, naive=naive, torch=torch_impl)
+
+
 @case("elementwise chain", sizes=[(4,), (4096,), (1 << 20,), (1 << 24,)],
       quick_sizes=[(4,), (4096,), (1 << 20,)])
 def elementwise_chain(ctx, shape):

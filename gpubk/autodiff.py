@@ -106,14 +106,15 @@ def _for_saving(t: Tensor) -> Tensor:
 
     A variable is kept as its value now (assignments swap its buffer, so the rule sees what the
     forward pass saw), linked to the variable so that higher-order gradients still reach it.
-    A softmax output is kept without the logits it remembers for crossentropy."""
+    A softmax output is kept without the logits it remembers for crossentropy, and a graph-mode
+    value without its recipe: neither is needed to compute gradients."""
     if isinstance(t, Variable):
         kept = Tensor(t.data, t.device)
         if t._rg:
             kept._node = Node(_pass_through, (t,), (), None, t.device)
             kept._rg = True
         return kept
-    if t._logits is not None:
+    if t._logits is not None or t._recipe is not None:
         kept = Tensor(t.data, t.device)
         kept._node, kept._rg = t._node, t._rg
         return kept
