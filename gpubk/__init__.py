@@ -15,9 +15,13 @@ from .keras_compat import (
     clear_session, get_session, get_uid, is_keras_tensor, is_sparse,
     manual_variable_initialization, name_scope, reset_uids, set_session, to_dense)
 from .ops.control import foldl, foldr, in_top_k, map_fn, switch
+from .ops.conv import (
+    conv1d, conv2d, conv2d_transpose, conv3d, depthwise_conv2d, local_conv1d, local_conv2d,
+    pool2d, pool3d, separable_conv2d)
 from .ops.creation import (
     constant, eye, ones, ones_like, random_normal_variable, random_uniform_variable, to_device,
     variable, zeros, zeros_like)
+from .ops.ctc import ctc_batch_cost, ctc_decode, ctc_label_dense_to_sparse
 from .ops.linalg import batch_dot, dot, matmul
 from .ops.losses import (
     binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
@@ -32,6 +36,7 @@ from .ops.nn import (
 from .ops.query import count_params, dtype, int_shape, is_tensor, ndim, shape
 from .ops.random import (
     dropout, random_bernoulli, random_binomial, random_normal, random_uniform, truncated_normal)
+from .ops.recurrent import batch_normalization, normalize_batch_in_training, rnn
 from .ops.reduce import (
     all, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std, sum, var)
 from .ops.shape import (

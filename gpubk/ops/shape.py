@@ -352,14 +352,14 @@ def _pad_grad(g, y, needs, widths):
 
 
 @traced
-def pad(x, widths) -> Tensor:
-    """Zero padding: `widths` is one (before, after) pair per axis."""
+def pad(x, widths, value: float = 0.0) -> Tensor:
+    """Constant padding (zeros by default): `widths` is one (before, after) pair per axis."""
     x = as_tensor(x, "pad")
     widths = tuple((int(lo), int(hi)) for lo, hi in widths)
     if len(widths) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
         raise ValueError(f"pad: expected {x.ndim} non-negative (before, after) pairs for shape "
                          f"{x.shape}, got {widths}")
-    data = x.device.xp.pad(x.data, widths)
+    data = x.device.xp.pad(x.data, widths, constant_values=value)
     if x._rg:
         return record(data, (x,), _pad_grad, (widths,))
     return Tensor(data, x.device)

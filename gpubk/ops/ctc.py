@@ -1,0 +1,125 @@
+"""Connectionist temporal classification: Keras 2's ctc_label_dense_to_sparse, ctc_batch_cost
+(differentiable: the forward algorithm in log space, written with gpubk ops) and ctc_decode
+(greedy). The blank is the last class, as in Keras."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from ..config import epsilon
+from ..tensor import Tensor, as_tensor
+
+SparseTensor = collections.namedtuple("SparseTensor", "indices values dense_shape")
+SparseTensor.__doc__ = """A sparse tensor as TensorFlow's: (N, rank) indices, N values, shape."""
+
+
+def ctc_label_dense_to_sparse(labels, label_lengths) -> SparseTensor:
+    """Keras: `K.ctc_label_dense_to_sparse(labels, label_lengths)`. The first
+    `label_lengths[i]` labels of each row, as a SparseTensor (gpubk has no sparse tensors:
+    a named tuple of NumPy arrays with TensorFlow's fields)."""
+    labels = np.asarray(as_tensor(labels, "ctc_label_dense_to_sparse").numpy())
+    lengths = np.asarray(as_tensor(label_lengths, "ctc_label_dense_to_sparse").numpy())
+    lengths = lengths.reshape(-1).astype(np.int64)
+    keep = np.arange(labels.shape[1])[None, :] < lengths[:, None]
+    indices = np.argwhere(keep).astype(np.int64)
+    return SparseTensor(indices, labels[keep], np.array(labels.shape, dtype=np.int64))
+
+
+def _log_add(a: Tensor, b: Tensor) -> Tensor:
+    """log(exp(a) + exp(b)), stable; -inf (with zero gradients, not NaN) where both are -inf."""
+    top = maximum(a, b)
+    finite = top > -np.inf
+    safe = where(finite, top, zeros_like(top))
+    total = exp(a - safe) + exp(b - safe)
+    return where(finite, safe + log(where(finite, total, ones_like(total))), top)
+
+
+def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
+    """Keras: `K.ctc_batch_cost(y_true, y_pred, input_length, label_length)`.
+
+    Arguments:
+        y_true: (batch, max_label_length) integer labels.
+        y_pred: (batch, time, classes) softmax outputs; the blank is the last class.
+        input_length: (batch, 1) time steps used per sample.
+        label_length: (batch, 1) labels used per sample.
+
+    Returns:
+        (batch, 1): -log p(labels | y_pred), with Keras's `log(y_pred + epsilon)` renormalised
+        over the classes (TensorFlow's ctc_loss softmaxes its inputs). Differentiable in y_pred.
+    """
+    y_pred = as_tensor(y_pred, "ctc_batch_cost")
+    labels = np.asarray(as_tensor(y_true, "ctc_batch_cost").numpy()).astype(np.int64)
+    in_len = np.asarray(as_tensor(input_length, "ctc_batch_cost").numpy()).reshape(-1)
+    lab_len = np.asarray(as_tensor(label_length, "ctc_batch_cost").numpy()).reshape(-1)
+    batch, steps, classes = y_pred.shape
+    blank = classes - 1
+    log_p = log_softmax(log(y_pred + epsilon()), axis=-1)  # (batch, time, classes)
+    # The extended labels: blank, l1, blank, l2, ..., blank (2L + 1 states).
+    width = 2 * labels.shape[1] + 1
+    extended = np.full((batch, width), blank, dtype=np.int64)
+    extended[:, 1::2] = labels
+    valid = np.arange(width)[None, :] < (2 * lab_len + 1)[:, None]
+    skip = np.zeros((batch, width), dtype=bool)  # s - 2 -> s allowed: a label unlike s - 2's
+    skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
+    xp = y_pred.device.xp
+    rows = xp.asarray(np.repeat(np.arange(batch)[:, None], width, axis=1))
+    gather = xp.asarray(extended)
+    dev = y_pred.device
+    never = Tensor(dev.put(np.full((batch, width), -np.inf, y_pred.dtype)), dev)
+    valid_t = Tensor(dev.put(valid), dev)
+    skip_t = Tensor(dev.put(skip), dev)
+    start = np.zeros((batch, width), dtype=bool)
+    start[:, :2] = True
+    alpha = where(Tensor(dev.put(start & valid), dev), log_p[:, 0][rows, gather], never)
+    final = alpha
+    for t in range(1, steps):
+        shifted1 = concatenate([never[:, :1], alpha[:, :-1]], axis=1)
+        shifted2 = concatenate([never[:, :2], alpha[:, :-2]], axis=1)
+        total = _log_add(_log_add(alpha, shifted1), where(skip_t, shifted2, never))
+        alpha = where(valid_t, total + log_p[:, t][rows, gather], never)
+        done = Tensor(dev.put((in_len == t + 1)[:, None]), dev)
+        final = where(done, alpha, final)
+    last = Tensor(dev.put(np.stack([2 * lab_len, 2 * lab_len - 1], axis=1).clip(0)), dev)
+    ends = final[xp.arange(batch)[:, None], last.data]
+    ends = where(Tensor(dev.put(np.stack([np.ones(batch, bool), lab_len > 0], axis=1)), dev),
+                 ends, never[:, :2])
+    return -expand_dims(_log_add(ends[:, 0], ends[:, 1]), 1)
+
+
+def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
+               top_paths: int = 1):
+    """Keras: `K.ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1)`.
+
+    Greedy decoding: the most likely class at each step, repeats merged, blanks (the last
+    class) removed. Returns ([decoded (batch, longest) int64, padded with -1], log_prob
+    (batch, 1)) where log_prob is minus the sum over steps of the largest log(y_pred + eps), as
+    TensorFlow's greedy decoder reports it. Beam search is not implemented yet: `greedy=False`
+    raises NotImplementedError."""
+    if not greedy:
+        raise NotImplementedError("ctc_decode: beam search is not implemented in gpubk yet; "
+                                  "use greedy=True")
+    probs = np.asarray(as_tensor(y_pred, "ctc_decode").numpy())
+    lengths = np.asarray(as_tensor(input_length, "ctc_decode").numpy()).reshape(-1)
+    blank = probs.shape[2] - 1
+    logs = np.log(probs + epsilon())
+    best = logs.argmax(axis=2)
+    sequences, scores = [], []
+    for b in range(probs.shape[0]):
+        path = best[b, :lengths[b]]
+        merged = path[np.r_[True, path[1:] != path[:-1]]] if len(path) else path
+        sequences.append(merged[merged != blank])
+        scores.append(-logs[b, :lengths[b]].max(axis=1).sum())
+    longest = max((len(s) for s in sequences), default=0)
+    decoded = np.full((len(sequences), longest), -1, dtype=np.int64)
+    for b, s in enumerate(sequences):
+        decoded[b, :len(s)] = s
+    dev = as_tensor(y_pred, "ctc_decode").device
+    return ([Tensor(dev.put(decoded), dev)],
+            Tensor(dev.put(np.asarray(scores, dtype=probs.dtype)[:, None]), dev))
+
+
+from .creation import ones_like, zeros_like  # noqa: E402
+from .math import exp, log, maximum, where  # noqa: E402
+from .nn import log_softmax  # noqa: E402
+from .shape import concatenate, expand_dims  # noqa: E402
