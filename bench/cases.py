@@ -302,3 +302,57 @@ def graph_mlp_step(ctx, size):
     feeds = [ctx.device_array(x), ctx.device_array(t)]
     K.clear_session()
     return _mlp_flops(batch, sizes), {"eager": eager_step, "graph": lambda: step(feeds)}
+
+
+def _conv_flops(batch, out_hw, kernel):
+    kh, kw, cin, cout = kernel
+    return 2.0 * batch * out_hw[0] * out_hw[1] * kh * kw * cin * cout
+
+
+@case("conv2d", sizes=[(32, 32, 32, 3, 64)], quick_sizes=[(8, 32, 32, 3, 64)], unit="FLOP")
+def conv2d_case(ctx, size):
+    """conv2d, 'same' padding, channels last (PyTorch: the same data, channels first)."""
+    batch, h, w, cin, cout = size
+    x, k = ctx.normal((batch, h, w, cin)), ctx.normal((3, 3, cin, cout))
+    kx, kk = ctx.tensor(x), ctx.tensor(k)
+
+    def torch_impl():
+        tx = ctx.torch_tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        tk = ctx.torch_tensor(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
+        return lambda: ctx.torch.nn.functional.conv2d(tx, tk, padding=1)
+
+    def naive(xp):
+        """One matrix product per kernel offset, summed: composed from array ops."""
+        padded, kernel = xp.pad(xp.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0))), xp.asarray(k)
+        return lambda: sum(padded[:, a:a + h, c:c + w, :] @ kernel[a, c]
+                           for a in range(3) for c in range(3))
+
+    return _conv_flops(batch, (h, w), k.shape), ctx.implementations(
+        gpubk=lambda: K.conv2d(kx, kk, padding="same"), naive=naive, torch=torch_impl)
+
+
+@case("conv2d+grad", sizes=[(32, 32, 32, 3, 64)], quick_sizes=[(8, 32, 32, 3, 64)],
+      unit="FLOP")
+def conv2d_grad_case(ctx, size):
+    """conv2d forward and backward (gradients of input and kernel)."""
+    batch, h, w, cin, cout = size
+    x, k = ctx.normal((batch, h, w, cin)), ctx.normal((3, 3, cin, cout))
+    dy = ctx.normal((batch, h, w, cout))
+    kx, kk, kdy = ctx.tensor(x), ctx.tensor(k), ctx.tensor(dy)
+
+    def gpubk_impl():
+        with K.GradientTape() as tape:
+            tape.watch([kx, kk])
+            y = K.conv2d(kx, kk, padding="same")
+        return tape.gradient(y, [kx, kk], output_gradients=kdy)
+
+    def torch_impl():
+        torch = ctx.torch
+        tx = ctx.torch_tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), grad=True)
+        tk = ctx.torch_tensor(np.ascontiguousarray(k.transpose(3, 2, 0, 1)), grad=True)
+        tdy = ctx.torch_tensor(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+        return lambda: torch.autograd.grad(torch.nn.functional.conv2d(tx, tk, padding=1),
+                                           [tx, tk], tdy)
+
+    return 3 * _conv_flops(batch, (h, w), k.shape), ctx.implementations(
+        gpubk=gpubk_impl, torch=torch_impl)

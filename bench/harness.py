@@ -199,10 +199,10 @@ def table(result: dict) -> str:
     lines = [f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}: copy "
              f"{m['bandwidth_Bps'] / 1e9:.1f} GB/s, float32 matmul "
              f"{m['matmul_FLOPps'] / 1e9:.1f} GFLOP/s (the ceilings below)",
-             f"{'op':<22}{'size':<16}{'impl':<7}{'median':>13}{'spread':>8}{'rate':>16}"
+             f"{'op':<22}{'size':<22}{'impl':<7}{'median':>13}{'spread':>8}{'rate':>16}"
              f"{'of ceiling':>11}"]
     for row in result["rows"]:
-        head = f"{row['op']:<22}{row['size']:<16}{row['impl']:<7}"
+        head = f"{row['op']:<22}{row['size']:<22}{row['impl']:<7}"
         if "error" in row:
             lines.append(f"{head}  error: {row['error']}")
         else:

@@ -57,14 +57,16 @@ def test_bench_quick_covers_every_op_and_implementation(tmp_path):
     assert result["machine"]["bandwidth_Bps"] > 0 and result["machine"]["matmul_FLOPps"] > 0
     rows = result["rows"]
     assert not [r for r in rows if "error" in r]
-    every_case_has = {"gpubk", "numpy"} | ({"torch"} if result["machine"]["torch"] else set())
     from gpubk.bench import cases  # noqa: F401  (registers them)
     for op in harness.CASES:
         found = {r["impl"] for r in rows if r["op"] == op}
         if op.startswith("function:"):  # compiled against eager, both gpubk
             assert found == {"eager", "graph"}, op
         else:
-            assert found >= every_case_has, op
+            assert "gpubk" in found and len(found) >= 2, op  # gpubk and at least one peer
+            if result["machine"]["torch"]:
+                assert "torch" in found, op
+    assert "numpy" in {r["impl"] for r in rows}
     for r in rows:
         assert r["seconds"] > 0 and r["rate"] > 0 and r["fraction_of_ceiling"] > 0
         assert r["unit"] in ("B/s", "FLOP/s") and r["spread"] >= 0
