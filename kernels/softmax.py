@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import cuda, float64, njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, maxnum

@@ -6,7 +6,6 @@ float32 (as in Keras); two tensors of different dtypes promote as in NumPy.
 """
 from __future__ import annotations
 
-import builtins
 import operator
 
 import numpy as np
@@ -426,8 +425,6 @@ def logical_and(x, y) -> Tensor:
     """Elementwise `x and y` (bool)."""
     return _compare(x, y, "logical_and", "logical_and")
 
-
-_ = builtins  # `sum`, `abs` and `pow` below shadow builtins on purpose (Keras names)
 
 from .reduce import sum  # noqa: E402  (reduce imports this module)
 from .shape import broadcast_to, reshape  # noqa: E402
