@@ -51,7 +51,12 @@ CPU = Device("cpu", 0, np)
 _gpus: dict[int, Device] = {}
 _default: Device | None = None
 _default_reason = ""
-_local = threading.local()
+class _ThreadDevices(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Device] = []  # the `with device(...)` scopes of this thread
+
+
+_local = _ThreadDevices()
 
 
 class DeviceError(RuntimeError):
@@ -150,8 +155,8 @@ def default_device_reason() -> str:
 
 def current() -> Device:
     """The device new tensors are created on: the innermost `with device(...)`, else the default."""
-    stack = getattr(_local, "stack", None)
-    return stack[-1] if stack else default_device()
+    stack = _local.stack
+    return stack[-1] if stack else _default or default_device()
 
 
 def get_device() -> str:
@@ -170,9 +175,7 @@ def device(name: str | Device):
     ```
     """
     dev = parse(name)
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
+    stack = _local.stack
     stack.append(dev)
     try:
         yield dev

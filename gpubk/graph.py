@@ -47,6 +47,9 @@ class Function:
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
         self._steps = [(id(s), _runner(s)) for s in self._order]
+        # Per input: its known dimensions, to check a fed array's shape without building tuples.
+        self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
+                                               if n is not None)) for p in self.inputs]
 
     def _as_update(self, update) -> tuple:
         """(apply, arguments): a `(variable, new_value)` pair, or a deferred `K.update*`."""
@@ -82,10 +85,11 @@ class Function:
             raise ValueError(f"{self.name}: expected {len(self.inputs)} input value(s) (for "
                              f"{', '.join(p.name for p in self.inputs)}), got {len(values)}")
         dev = devices.current()
+        on_host = dev.xp is np
         fed = {}
-        for p, v in zip(self.inputs, values):
-            if v.__class__ is np.ndarray and v.dtype == p.dtype and dev.xp is np and \
-                    v.shape == _fit(p.shape, v.shape):  # the common case: use it as it is
+        for (p, ndim, known), v in zip(self._known, values):
+            if on_host and v.__class__ is np.ndarray and v.dtype == p.dtype and \
+                    v.ndim == ndim and _fits(v.shape, known):  # the common case: as it is
                 t = Tensor(v, dev)
                 t._rg = p.needs_grad
                 fed[id(p)] = t
@@ -109,11 +113,12 @@ class Function:
         return results[0] if self._single else results
 
 
-def _fit(wanted: tuple, got: tuple) -> tuple:
-    """`wanted` with its unknown dimensions taken from `got` (to compare shapes in one go)."""
-    if len(wanted) != len(got):
-        return wanted
-    return tuple(g if w is None else w for w, g in zip(wanted, got))
+def _fits(shape: tuple, known: tuple) -> bool:
+    """Whether `shape` has the known (index, size) dimensions of a placeholder."""
+    for i, n in known:
+        if shape[i] != n:
+            return False
+    return True
 
 
 def _runner(symbol: Symbol):
