@@ -50,7 +50,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", help="cpu, gpu or gpu:N (default: the one gpubk picks)")
     demo.add_argument("--epochs", type=int, default=30)
     demo.add_argument("--batch-size", type=int, default=32)
-    demo.add_argument("--hidden", type=int, default=128, help="units in each hidden layer")
+    demo.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                      help="an MLP, or a small convnet (conv2d and pool2d)")
+    demo.add_argument("--hidden", type=int, default=128, help="units in each MLP hidden layer")
     demo.add_argument("--lr", type=float, default=0.003, help="Adam's learning rate")
     demo.add_argument("--subset", type=int, help="train on the first N training images only")
     demo.add_argument("--seed", type=int, default=0)

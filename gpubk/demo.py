@@ -1,6 +1,6 @@
-"""`gpubk demo`: trains an MLP on scikit-learn's bundled handwritten digits (1,797 8x8 images,
-no download) with gpubk ops only, on the current device; reports the test accuracy, writes a
-plot of the training curves and the trained weights."""
+"""`gpubk demo`: trains an MLP (or, with `--model cnn`, a small convnet) on scikit-learn's
+bundled handwritten digits (1,797 8x8 images, no download) with gpubk ops only, on the current
+device; reports the test accuracy, writes a plot of the training curves and the weights."""
 from __future__ import annotations
 
 import os
@@ -30,19 +30,44 @@ def load_digits(seed: int, subset: int | None = None):
     return x[train], digits.target[train], x[test], digits.target[test]
 
 
-def init_params(sizes, rng) -> list:
-    """He-initialised weights and zero biases, as gpubk variables: [W0, b0, W1, b1, ...]."""
+def init_params(shapes, rng) -> list:
+    """He-initialised weights (dense matrices or convolution kernels) and zero biases, as gpubk
+    variables: [W0, b0, W1, b1, ...]."""
     params = []
-    for i, (n, m) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = rng.standard_normal((n, m)) * np.sqrt(2.0 / n)
-        params += [K.variable(w, name=f"W{i}"), K.zeros((m,), name=f"b{i}")]
+    for i, shape in enumerate(shapes):
+        fan_in = int(np.prod(shape[:-1]))
+        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        params += [K.variable(w, name=f"W{i}"), K.zeros((shape[-1],), name=f"b{i}")]
     return params
 
 
+def model_shapes(model: str, hidden: int) -> list:
+    """The weight shapes of the MLP 64-hidden-hidden-10, or of the small convnet: two 3x3
+    convolutions (16 and 32 channels), each followed by 2x2 max pooling, then dense 128-10."""
+    if model == "cnn":
+        return [(3, 3, 1, 16), (3, 3, 16, 32), (2 * 2 * 32, 10)]
+    return [(64, hidden), (hidden, hidden), (hidden, 10)]
+
+
+def describe(model: str, hidden: int) -> str:
+    if model == "cnn":
+        return "convnet conv3x3(16)-pool-conv3x3(32)-pool-dense(10)"
+    return f"MLP 64-{hidden}-{hidden}-10"
+
+
 def logits(params, x):
+    """The class scores of images x (batch, 64): a convnet when the first weight is a
+    convolution kernel, else the MLP."""
     h = x
-    for i in range(0, len(params) - 2, 2):
-        h = K.relu(K.dot(h, params[i]) + params[i + 1])
+    if params[0].ndim == 4:
+        h = K.reshape(h, (-1, 8, 8, 1))
+        for i in range(0, len(params) - 2, 2):
+            h = K.relu(K.bias_add(K.conv2d(h, params[i], padding="same"), params[i + 1]))
+            h = K.pool2d(h, (2, 2), strides=(2, 2))
+        h = K.batch_flatten(h)
+    else:
+        for i in range(0, len(params) - 2, 2):
+            h = K.relu(K.dot(h, params[i]) + params[i + 1])
     return K.dot(h, params[-2]) + params[-1]
 
 
@@ -116,7 +141,7 @@ def train(args) -> dict:
     """Trains and returns the history, the parameters and the test data."""
     rng = np.random.default_rng(args.seed)
     x_train, y_train, x_test, y_test = load_digits(args.seed, args.subset)
-    params = init_params((64, args.hidden, args.hidden, 10), rng)
+    params = init_params(model_shapes(args.model, args.hidden), rng)
     optimizer = Adam(params, args.lr)
     targets = np.eye(10, dtype=np.float32)[y_train]
     history = {"loss": [], "test_accuracy": [], "seconds": []}
@@ -156,7 +181,7 @@ def main(args) -> int:
 
 def _run(args) -> int:
     out = _writable_folder(args.out)
-    print(f"gpubk demo: MLP 64-{args.hidden}-{args.hidden}-10 on scikit-learn's digits, "
+    print(f"gpubk demo: {describe(args.model, args.hidden)} on scikit-learn's digits, "
           f"device {K.get_device()}")
     result = train(args)
     history = result["history"]

@@ -44,9 +44,19 @@ def test_demo_trains_writes_its_files_and_the_weights_reload(tmp_path):
 
 def test_demo_defaults_reach_95_percent(tmp_path):
     args = types.SimpleNamespace(epochs=30, batch_size=32, hidden=128, lr=0.003, subset=None,
-                                 seed=0, out=str(tmp_path), device="cpu")
+                                 seed=0, out=str(tmp_path), device="cpu", model="mlp")
     result = demo.train(args)
     assert result["history"]["test_accuracy"][-1] >= 0.95
+
+
+def test_demo_convnet_trains(tmp_path):
+    args = types.SimpleNamespace(epochs=3, batch_size=32, hidden=128, lr=0.003, subset=600,
+                                 seed=0, out=str(tmp_path), device="cpu", model="cnn")
+    result = demo.train(args)
+    losses = result["history"]["loss"]
+    assert losses[-1] < losses[0] / 2
+    assert result["history"]["test_accuracy"][-1] >= 0.8
+    assert result["params"][0].shape == (3, 3, 1, 16)
 
 
 def test_bench_quick_covers_every_op_and_implementation(tmp_path):
