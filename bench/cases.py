@@ -193,26 +193,36 @@ def _mlp_loss(x, t, params):
     return K.mean(K.categorical_crossentropy(t, K.softmax(K.dot(h, params[-1]))))
 
 
-def _mlp_flops(batch, sizes):
+MLP_SIZES = (784, 512, 512, 10)
+
+
+def _mlp_flops(batch, sizes=MLP_SIZES):
     params = sum(n * m for n, m in zip(sizes[:-1], sizes[1:]))
     return 6.0 * batch * params  # forward 2BP, backward 4BP
+
+
+def _mlp_inputs(ctx, batch: int):
+    """A batch (x, one-hot t) and He-initialised weights for the MLP, as host arrays."""
+    x, t = ctx.normal((batch, MLP_SIZES[0])), ctx.one_hot(batch, MLP_SIZES[-1])
+    weights = [ctx.normal((n, m)) * np.float32(np.sqrt(2.0 / n))
+               for n, m in zip(MLP_SIZES[:-1], MLP_SIZES[1:])]
+    return x, t, weights
+
+
+def _eager_sgd_step(x, t, params, lr=0.01):
+    """One eager SGD step with K.gradients and K.update_sub."""
+    loss = _mlp_loss(x, t, params)
+    for p, g in zip(params, K.gradients(loss, params)):
+        K.update_sub(p, lr * g)
 
 
 @case("mlp step", sizes=[(256,)], quick_sizes=[(64,)], unit="FLOP")
 def mlp_step(ctx, size):
     """One SGD step of an MLP 784-512-512-10 (relu, softmax crossentropy) on a batch."""
     (batch,) = size
-    sizes = (784, 512, 512, 10)
-    x, t = ctx.normal((batch, sizes[0])), ctx.one_hot(batch, sizes[-1])
-    weights = [ctx.normal((n, m)) * np.float32(np.sqrt(2.0 / n))
-               for n, m in zip(sizes[:-1], sizes[1:])]
+    x, t, weights = _mlp_inputs(ctx, batch)
     params = [K.variable(ctx.device_array(w)) for w in weights]
     kx, kt = ctx.tensor(x), ctx.tensor(t)
-
-    def gpubk_step():
-        loss = _mlp_loss(kx, kt, params)
-        for p, g in zip(params, K.gradients(loss, params)):
-            K.update_sub(p, 0.01 * g)
 
     def naive(xp):
         ws = [xp.asarray(w) for w in weights]
@@ -245,8 +255,8 @@ def mlp_step(ctx, size):
                     w -= 0.01 * g
         return step
 
-    return _mlp_flops(batch, sizes), ctx.implementations(gpubk=gpubk_step, naive=naive,
-                                                         torch=torch_impl)
+    return _mlp_flops(batch), ctx.implementations(
+        gpubk=lambda: _eager_sgd_step(kx, kt, params), naive=naive, torch=torch_impl)
 
 
 def _graph_case_impls(ctx, forward, inputs):
@@ -281,27 +291,19 @@ def graph_small(ctx, size):
 def graph_mlp_step(ctx, size):
     """An SGD step of the MLP 784-512-512-10, eagerly and compiled with updates."""
     (batch,) = size
-    sizes = (784, 512, 512, 10)
-    x, t = ctx.normal((batch, sizes[0])), ctx.one_hot(batch, sizes[-1])
-    weights = [ctx.normal((n, m)) * np.float32(np.sqrt(2.0 / n))
-               for n, m in zip(sizes[:-1], sizes[1:])]
+    x, t, weights = _mlp_inputs(ctx, batch)
     eager_params = [K.variable(ctx.device_array(w)) for w in weights]
     graph_params = [K.variable(ctx.device_array(w)) for w in weights]
-
     kx, kt = ctx.tensor(x), ctx.tensor(t)
-
-    def eager_step():
-        loss = _mlp_loss(kx, kt, eager_params)
-        for p, g in zip(eager_params, K.gradients(loss, eager_params)):
-            K.update_sub(p, 0.01 * g)
-
-    xp, tp = K.placeholder(shape=(None, sizes[0])), K.placeholder(shape=(None, sizes[-1]))
+    xp = K.placeholder(shape=(None, MLP_SIZES[0]))
+    tp = K.placeholder(shape=(None, MLP_SIZES[-1]))
     loss = _mlp_loss(xp, tp, graph_params)
     step = K.function([xp, tp], [loss], updates=[
         (p, p - 0.01 * g) for p, g in zip(graph_params, K.gradients(loss, graph_params))])
     feeds = [ctx.device_array(x), ctx.device_array(t)]
     K.clear_session()
-    return _mlp_flops(batch, sizes), {"eager": eager_step, "graph": lambda: step(feeds)}
+    return _mlp_flops(batch), {"eager": lambda: _eager_sgd_step(kx, kt, eager_params),
+                               "graph": lambda: step(feeds)}
 
 
 def _conv_flops(batch, out_hw, kernel):

@@ -19,6 +19,3 @@ def as_dtype(dtype, func: str) -> np.dtype:
             f"{func}: unknown dtype {dtype!r}; expected one of {sorted(SUPPORTED_DTYPES)}")
     return result
 
-
-def is_float(dtype: np.dtype) -> bool:
-    return dtype.kind == "f"

@@ -216,10 +216,6 @@ def symbols_in(obj) -> list:
     return []
 
 
-def _describe_inputs(symbols) -> str:
-    return ", ".join(f"'{s.name}' {s.shape}" for s in symbols)
-
-
 def _run(op, args, kwargs, size: int):
     """`op` on the stand-ins of its symbolic arguments for unknown-dimension `size`."""
     values = {id(s): s.stand_in(size) for s in symbols_in((args, kwargs))}

@@ -15,9 +15,9 @@ import math
 import numpy as np
 from numba import cuda, float64, njit, prange
 
-from .fastmath import REDUCE_FLAGS, exp, log, maxnum, minnum
-from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, row_max, \
-    row_sum, threads_per_row
+from .fastmath import REDUCE_FLAGS, exp, log, maxnum, minnum, row_max
+from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
+    block_row_max, block_row_sum, threads_per_row
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args,
 def _probs_forward_cuda(t, p, loss, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    total = row_sum(buf, p, row)
+    total = block_row_sum(buf, p, row)
     acc = 0.0
     for j in range(tid, n, step):
         acc += t[row, j] * math.log(min(max(p[row, j] / total, low), high))
@@ -38,7 +38,7 @@ def _probs_forward_cuda(t, p, loss, low, high):
 def _probs_backward_cuda(t, p, g, dp, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    total = row_sum(buf, p, row)
+    total = block_row_sum(buf, p, row)
     dot = 0.0
     for j in range(tid, n, step):
         q = p[row, j] / total
@@ -55,7 +55,7 @@ def _probs_backward_cuda(t, p, g, dp, low, high):
 def _logits_forward_cuda(t, z, loss):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = row_max(buf, z, row)
+    m = block_row_max(buf, z, row)
     s = 0.0
     t_sum = 0.0
     tz = 0.0
@@ -74,7 +74,7 @@ def _logits_forward_cuda(t, z, loss):
 def _logits_backward_cuda(t, z, g, dz):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = row_max(buf, z, row)
+    m = block_row_max(buf, z, row)
     s = 0.0
     t_sum = 0.0
     for j in range(tid, n, step):
@@ -129,9 +129,7 @@ def _probs_backward_cpu(t, p, g, dp, low, high):
 def _logits_forward_cpu(t, z, loss):
     for i in prange(z.shape[0]):
         tr, zr = t[i], z[i]
-        m = zr[0]
-        for j in range(zr.shape[0]):
-            m = maxnum(m, zr[j])
+        m = row_max(zr)
         s = zr.dtype.type(0)
         t_sum = zr.dtype.type(0)
         tz = zr.dtype.type(0)
@@ -146,9 +144,7 @@ def _logits_forward_cpu(t, z, loss):
 def _logits_backward_cpu(t, z, g, dz):
     for i in prange(z.shape[0]):
         tr, zr, out = t[i], z[i], dz[i]
-        m = zr[0]
-        for j in range(zr.shape[0]):
-            m = maxnum(m, zr[j])
+        m = row_max(zr)
         s = zr.dtype.type(0)
         t_sum = zr.dtype.type(0)
         for j in range(zr.shape[0]):

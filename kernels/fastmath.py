@@ -66,6 +66,15 @@ maxnum = _llvm_binary("maxnum")  # max(a, b), vectorisable in reductions
 minnum = _llvm_binary("minnum")
 
 
+@njit(inline="always", fastmath=REDUCE_FLAGS)
+def row_max(row):
+    """The largest value of a 1-D row (NaN propagates), as a vectorised reduction."""
+    m = row[0]
+    for j in range(row.shape[0]):
+        m = maxnum(m, row[j])
+    return m
+
+
 @njit(inline="always", fastmath={"contract"})
 def _exp32(x):
     low = np.float32(-87.33654)  # below this exp(x) is subnormal: return 0

@@ -107,7 +107,7 @@ def block_sum(buf, value):
 
 
 @cuda.jit(device=True)
-def row_max(buf, x, row):
+def block_row_max(buf, x, row):
     """max(x[row, :]) for the whole block (float64)."""
     m = -math.inf
     for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
@@ -116,7 +116,7 @@ def row_max(buf, x, row):
 
 
 @cuda.jit(device=True)
-def row_sum(buf, x, row):
+def block_row_sum(buf, x, row):
     """sum(x[row, :]) for the whole block (float64)."""
     s = 0.0
     for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):

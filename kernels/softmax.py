@@ -10,9 +10,9 @@ import math
 
 from numba import cuda, float64, njit, prange
 
-from .fastmath import REDUCE_FLAGS, exp, log, maxnum
-from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, row_max, \
-    threads_per_row
+from .fastmath import REDUCE_FLAGS, exp, log, row_max
+from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
+    block_row_max, threads_per_row
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
@@ -20,7 +20,7 @@ from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args,
 def _forward_cuda(x, out, take_log):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, x.shape[1]
     buf = cuda.shared.array(MAX_THREADS, float64)
-    m = row_max(buf, x, row)
+    m = block_row_max(buf, x, row)
     s = 0.0
     for j in range(tid, n, step):
         s += math.exp(x[row, j] - m)
@@ -59,9 +59,7 @@ def _launch(kernel, xp, rows, *arrays):
 def _forward_cpu(x, out, take_log):
     for i in prange(x.shape[0]):
         row, o = x[i], out[i]
-        m = row[0]
-        for j in range(row.shape[0]):
-            m = maxnum(m, row[j])
+        m = row_max(row)
         s = row.dtype.type(0)
         if take_log:
             for j in range(row.shape[0]):
