@@ -4,9 +4,19 @@ Ops are named by the integer codes below (RELU ... SOFTSIGN). Forward kernels ta
 kernels take the input `x`, except SIGMOID and TANH, whose gradients come from their output `y`
 (`USES_OUTPUT`), so that a tape keeps one buffer per activation.
 
-relu follows Keras 2 exactly: `r = x if x > threshold else 0`, clipped to [0, max_value] when
-max_value is given, minus `alpha * max(threshold - x, 0)`; its parameters reach the kernels as
-`(alpha, low, high, threshold)` with `low = -inf, high = inf` when there is no max_value.
+relu follows Keras 2 (TensorFlow) exactly: `r = x if x > threshold else 0`, clipped to
+[0, max_value] when max_value is given, minus `alpha * max(threshold - x, 0)`; its parameters
+reach the kernels as `(alpha, low, high, threshold, top_open)` with `low = -inf, high = inf` when
+there is no max_value. Its gradient at the kinks is TensorFlow's, from the op Keras 2 picks:
+`tf.nn.leaky_relu` (no max_value, threshold 0: slope alpha at 0 and for NaN), `tf.nn.relu6`
+(max_value 6, threshold 0: `top_open`, 0 at both 0 and 6), else relu (0 at the threshold) with
+`tf.clip_by_value` (passes at max_value).
+
+NaN propagates as in NumPy and TensorFlow: every comparison below is written so that a NaN
+input fails it and passes through (`0 if v <= t else v`, never `max(v, 0)`: Numba compiles
+`max` to a select that drops NaN, while the simulator runs Python's `max`, which keeps it).
+Gradients at NaN inputs follow TensorFlow's kernels: where TF selects on a comparison (leaky
+relu, elu, clip_by_value inside hard_sigmoid) a NaN input takes the non-kink branch.
 
 The binary arithmetic ops are not here: on the GPU they stay CuPy's ufuncs, which are already
 one-pass elementwise kernels reading each input once (a Numba kernel could at best tie them; the
@@ -34,55 +44,75 @@ CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
 
 # -- CUDA ----------------------------------------------------------------------------------------
 @cuda.jit(device=True)
-def _forward_one(op, v, alpha, low, high, threshold):
+def _clamp(v, low, high):
+    """v clipped to [low, high]; NaN stays NaN (both comparisons fail)."""
+    return low if v < low else (high if v > high else v)
+
+
+@cuda.jit(device=True)
+def _sigmoid(v):
+    """1 / (1 + exp(-v)) from exp(-|v|), which never overflows (the simulator's math.exp would
+    raise where a GPU returns inf) and keeps full precision for very negative v."""
+    e = math.exp(-abs(v))
+    return 1.0 / (1.0 + e) if v >= 0.0 else e / (1.0 + e)  # NaN takes the second branch
+
+
+@cuda.jit(device=True)
+def _forward_one(op, v, alpha, low, high, threshold, top_open):
     if op == RELU:
-        r = v if v > threshold else 0.0
-        return min(max(r, low), high) - alpha * max(threshold - v, 0.0)
+        if threshold == 0.0:  # tf.nn.relu
+            r = 0.0 if v <= 0.0 else v
+        else:  # x * cast(x > threshold), as Keras 2 writes it: -inf * 0 is NaN there too
+            r = v if v > threshold else v * 0.0
+        r = _clamp(r, low, high)
+        below = threshold - v
+        return r - alpha * below if below > 0.0 and alpha != 0.0 else r  # 0 * inf is NaN
     if op == SIGMOID:
-        return 1.0 / (1.0 + math.exp(-v))
+        return _sigmoid(v)
     if op == HARD_SIGMOID:
-        return min(max(0.2 * v + 0.5, 0.0), 1.0)
+        return _clamp(0.2 * v + 0.5, 0.0, 1.0)
     if op == TANH:
         return math.tanh(v)
     if op == ELU:
         return v if v > 0.0 else alpha * math.expm1(v)
     if op == SOFTPLUS:
-        return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+        return (v if v > 0.0 else 0.0) + math.log1p(math.exp(-abs(v)))
     return v / (1.0 + abs(v))  # SOFTSIGN
 
 
 @cuda.jit(device=True)
-def _backward_one(op, v, g, alpha, low, high, threshold):
+def _backward_one(op, v, g, alpha, low, high, threshold, top_open):
     """`v` is the input, or the output for the USES_OUTPUT ops."""
     if op == RELU:
-        r = v if v > threshold else 0.0
-        passes = 1.0 if v > threshold and low <= r <= high else 0.0
-        return g * (passes + (alpha if v < threshold else 0.0))
+        if threshold == 0.0 and high == math.inf:  # tf.nn.leaky_relu (or plain relu: alpha 0)
+            return g if v > 0.0 else g * alpha
+        inside = v > threshold and v >= low and (v < high if top_open else v <= high)
+        return g * ((1.0 if inside else 0.0) + (alpha if v < threshold else 0.0))
     if op == SIGMOID:
         return g * v * (1.0 - v)
     if op == HARD_SIGMOID:
         h = 0.2 * v + 0.5
-        return g * 0.2 if 0.0 <= h <= 1.0 else 0.0
+        return 0.0 if h < 0.0 or h > 1.0 else g * 0.2  # clip_by_value: passes at the bounds
     if op == TANH:
         return g * (1.0 - v * v)
-    if op == ELU:
-        return g if v > 0.0 else g * alpha * math.exp(v)
+    if op == ELU:  # TF's EluGrad: g where elu(x) >= 0 (x = 0 and NaN too), times alpha there
+        return g if v > 0.0 else g * alpha * (math.exp(v) if v < 0.0 else 1.0)
     if op == SOFTPLUS:
-        return g / (1.0 + math.exp(-v))
+        return g * _sigmoid(v)
     d = 1.0 + abs(v)  # SOFTSIGN
     return g / (d * d)
 
 
 @cuda.jit(cache=True)
-def _forward_cuda(x, out, op, alpha, low, high, threshold):
+def _forward_cuda(x, out, op, alpha, low, high, threshold, top_open):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        out[i] = _forward_one(op, x[i], alpha, low, high, threshold)
+        out[i] = _forward_one(op, x[i], alpha, low, high, threshold, top_open)
 
 
 @cuda.jit(cache=True)
-def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold):
+def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold, top_open):
     for i in range(cuda.grid(1), v.shape[0], cuda.gridsize(1)):
-        dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold)
+        dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold, top_open)
 
 
 # -- CPU twins (CPU_TWIN_OPS) ---------------------------------------------------------------------
@@ -111,23 +141,24 @@ def _backward_cpu(v, dy, dx, op, alpha):
     if op == SIGMOID:
         for i in prange(v.shape[0]):
             dx[i] = dy[i] * v[i] * (one - v[i])
-    elif op == ELU:
+    elif op == ELU:  # as _backward_one
         for i in prange(v.shape[0]):
-            dx[i] = dy[i] if v[i] > 0 else dy[i] * alpha * exp(v[i])
+            dx[i] = dy[i] if v[i] > 0 else dy[i] * alpha * (exp(v[i]) if v[i] < 0 else one)
     else:  # SOFTPLUS
         for i in prange(v.shape[0]):
             dx[i] = dy[i] / (one + exp(-v[i]))
 
 
 # -- NumPy / CuPy --------------------------------------------------------------------------------
-def _forward_xp(xp, op, x, alpha, low, high, threshold):
-    if op == RELU:
-        r = xp.where(x > threshold, x, 0) if threshold != 0 else xp.maximum(x, 0)
+def _forward_xp(xp, op, x, alpha, low, high, threshold, top_open):
+    if op == RELU:  # x * (x > t), as Keras 2: NaN stays NaN
+        r = x * (x > threshold) if threshold != 0 else xp.maximum(x, 0)
         if low != -math.inf or high != math.inf:
             r = xp.clip(r, low, high)
         return r - alpha * xp.maximum(threshold - x, 0) if alpha else r
     if op == SIGMOID:
-        return 1 / (1 + xp.exp(-x))
+        with np.errstate(over="ignore"):  # exp(-x) = inf for very negative x: sigmoid is 0
+            return 1 / (1 + xp.exp(-x))
     if op == HARD_SIGMOID:
         return xp.clip(x * 0.2 + 0.5, 0, 1)
     if op == TANH:
@@ -139,25 +170,25 @@ def _forward_xp(xp, op, x, alpha, low, high, threshold):
     return x / (1 + xp.abs(x))
 
 
-def _backward_xp(xp, op, v, g, alpha, low, high, threshold):
-    if op == RELU:
-        passes = v > threshold
-        if low != -math.inf or high != math.inf:
-            r = xp.where(passes, v, 0)
-            passes &= (r >= low) & (r <= high)
-        grad = g * passes
+def _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open):
+    if op == RELU:  # as _backward_one
+        if threshold == 0 and high == math.inf:
+            return xp.where(v > 0, g, g * alpha) if alpha else g * (v > 0)
+        inside = (v > threshold) & (v >= low) & ((v < high) if top_open else (v <= high))
+        grad = g * inside
         return grad + (g * alpha) * (v < threshold) if alpha else grad
     if op == SIGMOID:
         return g * v * (1 - v)
     if op == HARD_SIGMOID:
         h = v * 0.2 + 0.5
-        return g * 0.2 * ((h >= 0) & (h <= 1))
+        return g * 0.2 * ~((h < 0) | (h > 1))
     if op == TANH:
         return g * (1 - v * v)
     if op == ELU:
-        return xp.where(v > 0, g, g * alpha * xp.exp(xp.minimum(v, 0)))
+        return xp.where(v > 0, g, g * (alpha * xp.exp(xp.fmin(v, 0))))  # fmin: NaN -> 0
     if op == SOFTPLUS:
-        return g / (1 + xp.exp(-v))
+        with np.errstate(over="ignore"):  # as sigmoid
+            return g / (1 + xp.exp(-v))
     d = 1 + xp.abs(v)
     return g / (d * d)
 
@@ -179,7 +210,8 @@ def _twin_applies(op, a) -> bool:
     return op in CPU_TWIN_OPS and cpu_twin_applies(a)
 
 
-def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0):
+def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0,
+            top_open=False):
     """Activation `op` of `x`, as a new array of `x`'s kind, shape and dtype."""
     xp = device.xp
     if x.size and device.cuda_kernels:
@@ -187,17 +219,19 @@ def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, thresho
         out = xp.empty_like(flat)
         args, stream = device_args(xp, flat, out)
         _forward_cuda[_grid(flat.size), ELEMENTWISE_THREADS, stream](
-            *args, op, alpha, low, high, threshold)
+            *args, op, alpha, low, high, threshold, top_open)
         return out.reshape(x.shape).astype(x.dtype, copy=False)
     if _twin_applies(op, x):
         flat = _flat(xp, x, x.dtype)
         out = np.empty_like(flat)
         _forward_cpu(flat, out, op, alpha)
         return out.reshape(x.shape)
-    return _forward_xp(xp, op, x, alpha, low, high, threshold).astype(x.dtype, copy=False)
+    return _forward_xp(xp, op, x, alpha, low, high, threshold, top_open).astype(
+        x.dtype, copy=False)
 
 
-def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0):
+def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0,
+             top_open=False):
     """The input gradient of activation `op` from `v` (its input, or its output for the
     USES_OUTPUT ops) and the output gradient `g`, in one pass."""
     xp = device.xp
@@ -207,11 +241,12 @@ def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, thr
         out = xp.empty_like(flat_v)
         args, stream = device_args(xp, flat_v, flat_g, out)
         _backward_cuda[_grid(flat_v.size), ELEMENTWISE_THREADS, stream](
-            *args, op, alpha, low, high, threshold)
+            *args, op, alpha, low, high, threshold, top_open)
         return out.reshape(v.shape).astype(v.dtype, copy=False)
     if _twin_applies(op, v):
         flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)
         out = np.empty_like(flat_v)
         _backward_cpu(flat_v, flat_g, out, op, alpha)
         return out.reshape(v.shape)
-    return _backward_xp(xp, op, v, g, alpha, low, high, threshold).astype(v.dtype, copy=False)
+    return _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open).astype(
+        v.dtype, copy=False)

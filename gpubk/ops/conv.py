@@ -300,6 +300,26 @@ def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format
                        "local_conv2d")
 
 
+def _first_max_grad(g, y, needs, p, window_axes):
+    """TensorFlow's max-pooling gradient: each window's gradient goes whole to its first
+    maximum in row-major window order (tied maxima are not shared, unlike `K.max`)."""
+    xp, data = p.device.xp, p.data
+    lead, size = data.shape[:window_axes[0]], int(np.prod(data.shape[window_axes[0]:-1]))
+    flat = data.reshape(*lead, size, data.shape[-1])
+    first = flat.argmax(axis=-2)[..., None, :]
+    hits = xp.arange(size).reshape(size, 1) == first
+    mask = Tensor(hits.reshape(data.shape).astype(g.dtype), p.device)
+    return (reshape(g, lead + (1,) * len(window_axes) + g.shape[-1:]) * mask,)
+
+
+def _window_max(p: Tensor, window_axes: tuple) -> Tensor:
+    """The maximum of each window of patches `p` (B, *out, *window, C)."""
+    data = p.data.max(axis=window_axes)
+    if p._rg:
+        return record(data, (p,), _first_max_grad, (p, window_axes))
+    return Tensor(data, p.device)
+
+
 def _pool(x, pool_size, strides, padding, data_format, pool_mode, rank, func):
     if pool_mode not in ("max", "avg"):
         raise ValueError(f"{func}: unknown pool_mode {pool_mode!r}; expected 'max' or 'avg'")
@@ -309,7 +329,7 @@ def _pool(x, pool_size, strides, padding, data_format, pool_mode, rank, func):
     window_axes = tuple(range(1 + rank, 1 + 2 * rank))
     p = patches(xp, size, strides, dilation)
     if pool_mode == "max":
-        return _restore_format(reduce_max(p, axis=window_axes), fmt)
+        return _restore_format(_window_max(p, window_axes), fmt)
     total = reduce_sum(p, axis=window_axes)
     if padding == "same":  # count only the real elements, as Keras (TensorFlow) does
         x_last = _channels_last(as_tensor(x, func), fmt)
@@ -325,7 +345,7 @@ def _pool(x, pool_size, strides, padding, data_format, pool_mode, rank, func):
 def pool2d(x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool_mode="max"):
     """Keras: `K.pool2d(x, pool_size, strides=(1, 1), padding='valid', data_format=None,
     pool_mode='max')`. Max or average pooling; 'same' averages count only real elements.
-    Max pooling shares the gradient among tied maxima (TensorFlow gives it to one)."""
+    Max pooling sends each window's gradient to its first maximum, as TensorFlow does."""
     return _pool(x, pool_size, strides, padding, data_format, pool_mode, 2, "pool2d")
 
 
@@ -339,5 +359,5 @@ def pool3d(x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None,
 
 from .creation import ones_like  # noqa: E402
 from .linalg import dot, matmul  # noqa: E402
-from .reduce import max as reduce_max, sum as reduce_sum  # noqa: E402
+from .reduce import sum as reduce_sum  # noqa: E402
 from .shape import pad, permute_dimensions, reshape  # noqa: E402

@@ -67,6 +67,21 @@ def _logits_of(output: Tensor, from_logits: bool, activation, func: str) -> tupl
     return output._logits[1], True
 
 
+def _float_output(output: Tensor, func: str) -> Tensor:
+    if output.dtype.kind != "f":
+        raise TypeError(f"{func}: expected a float output (probabilities or logits), got "
+                        f"{output.dtype.name} of shape {output.shape}")
+    return output
+
+
+def _sigmoid_crossentropy(target: Tensor, logits: Tensor) -> Tensor:
+    """`tf.nn.sigmoid_cross_entropy_with_logits`, as TensorFlow writes it:
+    `relu(z) - z * t + log1p(exp(-|z|))` with relu and -|z| as selects on `z >= 0`, so that the
+    gradient is `sigmoid(z) - t` everywhere, `0.5 - t` at z = 0 included."""
+    relu_part, neg_abs = softplus_parts(logits)
+    return relu_part - logits * target + softplus(neg_abs)
+
+
 @traced
 def categorical_crossentropy(target, output, from_logits: bool = False,
                              axis: int = -1) -> Tensor:
@@ -103,10 +118,9 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
                          "broadcastable) shapes") from None
     axis = normalize_axes(axis, len(full), "categorical_crossentropy")[0]
     output, from_logits = _logits_of(output, from_logits, softmax, "categorical_crossentropy")
-    if output.dtype.kind != "f":
-        raise TypeError(f"categorical_crossentropy: expected a float output, got "
-                        f"{output.dtype.name}")
-    if target.shape != output.shape:  # broadcasting: the composed formula
+    _float_output(output, "categorical_crossentropy")
+    # Broadcasting, or no classes at all (a loss of 0 per row, as Keras): the composed formula.
+    if target.shape != output.shape or output.shape[axis] == 0:
         axis -= len(full)  # counted from the end, as target and output may differ in rank
         return _logits_composed(target, output, axis) if from_logits \
             else _probs_composed(target, output, axis, epsilon())
@@ -125,12 +139,15 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
 
     From probabilities exactly as Keras 2: clip to [eps, 1 - eps], then
     `-(t * log(p + eps) + (1 - t) * log(1 - p + eps))`. From logits (or from the output of
-    `K.sigmoid`): `max(z, 0) - z * t + log(1 + exp(-|z|))`, without overflow."""
+    `K.sigmoid`): TensorFlow's `sigmoid_cross_entropy_with_logits`,
+    `max(z, 0) - z * t + log(1 + exp(-|z|))`, without overflow; its gradient at z = 0 is
+    `0.5 - t`."""
     output = as_tensor(output, "binary_crossentropy")
     target = as_tensor(target, "binary_crossentropy", dtype=output.dtype, device=output.device)
     output, from_logits = _logits_of(output, from_logits, sigmoid, "binary_crossentropy")
+    _float_output(output, "binary_crossentropy")
     if from_logits:
-        return relu(output) - output * target + softplus(-abs(output))
+        return _sigmoid_crossentropy(target, output)
     eps = epsilon()
     output = clip(output, eps, 1.0 - eps)
     return -(target * log(output + eps) + (1.0 - target) * log(1.0 - output + eps))
@@ -184,7 +201,8 @@ def binary_focal_crossentropy(target, output, apply_class_balancing: bool = Fals
     """Keras: `K.binary_focal_crossentropy(target, output, apply_class_balancing=False,
     alpha=0.25, gamma=2.0, from_logits=False)`. Binary crossentropy down-weighted by
     `(1 - p_t) ** gamma`; with class balancing, weighted by alpha for positives."""
-    output = as_tensor(output, "binary_focal_crossentropy")
+    output = _float_output(as_tensor(output, "binary_focal_crossentropy"),
+                           "binary_focal_crossentropy")
     target = as_tensor(target, "binary_focal_crossentropy", dtype=output.dtype,
                        device=output.device)
     p = sigmoid(output) if from_logits else output
@@ -218,7 +236,8 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
     return sum(weighted, axis=axis)
 
 
-from .math import abs, cast, clip, log, not_equal, pow, where  # noqa: E402
-from .nn import log_softmax, relu, sigmoid, softmax, softmax_any_rank, softplus  # noqa: E402
+from .math import cast, clip, log, not_equal, pow, where  # noqa: E402
+from .nn import (  # noqa: E402
+    log_softmax, sigmoid, softmax, softmax_any_rank, softplus, softplus_parts)
 from .reduce import normalize_axes, sum  # noqa: E402
 from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack  # noqa: E402

@@ -245,8 +245,10 @@ def square(x) -> Tensor:
 
 
 def _clip_grad(g, y, needs, x, low, high):
-    inside = logical_and(greater_equal(x, low), less_equal(x, high))
-    return (where(inside, g, zeros_like_data(g)),)
+    # tf.clip_by_value's rule: zero only strictly outside, so the gradient passes at the bounds
+    # (and for NaN inputs).
+    outside = logical_or(less(x, low), greater(x, high))
+    return (where(outside, zeros_like_data(g), g),)
 
 
 @traced
@@ -254,7 +256,7 @@ def clip(x, min_value, max_value) -> Tensor:
     """Keras: `K.clip(x, min_value, max_value)`. Elementwise clipping to [min, max].
 
     As in Keras, `max_value < min_value` clips to `min_value`, and None means unbounded.
-    The gradient passes where `min <= x <= max` (as `tf.clip_by_value`).
+    The gradient passes where `min <= x <= max`, bounds included (as `tf.clip_by_value`).
     """
     x = as_tensor(x, "clip")
     low = -np.inf if min_value is None else min_value
@@ -424,6 +426,12 @@ def less_equal(x, y) -> Tensor:
 def logical_and(x, y) -> Tensor:
     """Elementwise `x and y` (bool)."""
     return _compare(x, y, "logical_and", "logical_and")
+
+
+@traced
+def logical_or(x, y) -> Tensor:
+    """Elementwise `x or y` (bool)."""
+    return _compare(x, y, "logical_or", "logical_or")
 
 
 from .reduce import sum  # noqa: E402  (reduce imports this module)

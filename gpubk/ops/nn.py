@@ -46,26 +46,44 @@ def softmax_any_rank(x: Tensor, axis: int) -> Tensor:
 
 
 # -- activations ---------------------------------------------------------------------------------
-# Forward and first-order backward run as one-pass kernels (kernels/elementwise.py); gradients
-# of gradients differentiate the same function composed of gpubk ops.
+# Forward and first-order backward run as one-pass kernels (kernels/elementwise.py), whose
+# gradients at the kinks are TensorFlow's. Gradients of gradients: relu and hard_sigmoid are
+# piecewise linear, so their gradient is `g * slope(x)` with a slope that is constant between
+# kinks (the kernel's, from a gradient of ones): linear in g, and with TF's zero derivative in x.
+# The smooth activations differentiate the same function composed of gpubk ops.
 
-def _relu_grad(g, y, needs, x):
-    return (where(greater(x, 0), g, zeros_like_data(g)),)
+def _zero_grad(g, y, needs, x):
+    return (zeros_like_data(x),)
 
 
-def _plain_relu(x: Tensor) -> Tensor:
-    """max(x, 0), for the compositions below."""
-    data = x.device.xp.maximum(x.data, 0)
-    if x._rg:
-        return record(data, (x,), _relu_grad, (x,))
-    return Tensor(data, x.device)
+def _slope(x: Tensor, op: int, params: tuple) -> Tensor:
+    """The derivative of piecewise-linear activation `op` at `x`: constant between kinks, so
+    its own gradient is zero (connected to x, as TensorFlow's ReluGrad is)."""
+    ones = x.device.xp.ones_like(x.data)
+    return record(kernels.elementwise.backward(x.device, op, x.data, ones, *params), (x,),
+                  _zero_grad, (x,))
 
 
 def _input_activation_grad(g, y, needs, x, op, composition, params):
     if recording():
+        if composition is None:
+            return (g * _slope(x, op, params),)
         return composition_grads(composition, (x,), g, needs)
     return (Tensor(kernels.elementwise.backward(x.device, op, x.data, g.data, *params),
                    x.device),)
+
+
+def softplus_parts(x: Tensor) -> tuple:
+    """TensorFlow's stable split of softplus(x) = relu_part + log1p(exp(neg_abs)), both written
+    with selects on `x >= 0` so that the gradient at 0 is exactly sigmoid(0) = 0.5 (relu and abs
+    would each give 0 there)."""
+    positive = greater_equal(x, 0)
+    return where(positive, x, zeros_like_data(x)), where(positive, -x, x)
+
+
+def _softplus_composed(x: Tensor) -> Tensor:
+    relu_part, neg_abs = softplus_parts(x)
+    return relu_part + log(1.0 + exp(neg_abs))  # neg_abs <= 0: exp cannot overflow
 
 
 def _output_activation_grad(g, y, needs, op, derivative):
@@ -78,7 +96,7 @@ def _activation(x, func: str, op: int, composition=None, derivative=None,
                 params: tuple = ()) -> Tensor:
     """Runs activation `op`. Its second-order backward differentiates `composition(x)` (the
     function in gpubk ops), or, for ops whose gradient comes from their output y, uses
-    `derivative(y)`."""
+    `derivative(y)`; with neither, `op` is piecewise linear (see `_slope`)."""
     x = as_tensor(x, func)
     if x.dtype.kind != "f":
         raise TypeError(f"{func}: expected a float tensor, got {x.dtype.name}")
@@ -90,26 +108,22 @@ def _activation(x, func: str, op: int, composition=None, derivative=None,
     return record(data, (x,), _input_activation_grad, (x, op, composition, params))
 
 
-def _relu_composed(x, alpha, max_value, threshold):
-    """Keras 2's relu, step by step."""
-    negative_part = _plain_relu(-x + threshold) if alpha != 0.0 else None
-    y = x * cast(greater(x, threshold), x.dtype) if threshold != 0.0 else _plain_relu(x)
-    if max_value is not None:
-        y = clip(y, 0, max_value)
-    return y - alpha * negative_part if negative_part is not None else y
-
-
 @traced
 def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tensor:
     """Keras: `K.relu(x, alpha=0.0, max_value=None, threshold=0.0)`. Rectified linear unit.
 
     `f(x) = max_value` for `x >= max_value`, `x` for `threshold < x < max_value`, and
-    `alpha * (x - threshold)` otherwise (leaky when `alpha` is set)."""
+    `alpha * (x - threshold)` otherwise (leaky when `alpha` is set).
+
+    Gradients at the kinks are those of the TensorFlow op Keras 2 uses: `tf.nn.leaky_relu`
+    when only `alpha` is set (slope `alpha` at 0), `tf.nn.relu6` for `max_value=6` without a
+    threshold (0 at 0 and at 6), else relu (0 at the threshold) clipped by
+    `tf.clip_by_value` (1 at `max_value`)."""
     alpha, threshold = float(alpha), float(threshold)
     low, high = (-math.inf, math.inf) if max_value is None else (0.0, float(max_value))
+    top_open = high == 6.0 and threshold == 0.0  # Keras 2 calls tf.nn.relu6 here
     return _activation(x, "relu", kernels.elementwise.RELU,
-                       composition=lambda v: _relu_composed(v, alpha, max_value, threshold),
-                       params=(alpha, low, high, threshold))
+                       params=(alpha, low, high, threshold, top_open))
 
 
 @traced
@@ -125,9 +139,9 @@ def sigmoid(x) -> Tensor:
 
 @traced
 def hard_sigmoid(x) -> Tensor:
-    """Keras: `K.hard_sigmoid(x)`. `0` below -2.5, `1` above 2.5, `0.2 * x + 0.5` between."""
-    return _activation(x, "hard_sigmoid", kernels.elementwise.HARD_SIGMOID,
-                       composition=lambda v: clip(v * 0.2 + 0.5, 0.0, 1.0))
+    """Keras: `K.hard_sigmoid(x)`. `0` below -2.5, `1` above 2.5, `0.2 * x + 0.5` between
+    (a `tf.clip_by_value`: the gradient is 0.2 at ±2.5)."""
+    return _activation(x, "hard_sigmoid", kernels.elementwise.HARD_SIGMOID)
 
 
 @traced
@@ -138,7 +152,8 @@ def tanh(x) -> Tensor:
 
 @traced
 def elu(x, alpha: float = 1.0) -> Tensor:
-    """Keras: `K.elu(x, alpha=1.0)`. `x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise."""
+    """Keras: `K.elu(x, alpha=1.0)`. `x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise; the
+    gradient at 0 is `alpha`, as TensorFlow's."""
     alpha = float(alpha)
     return _activation(
         x, "elu", kernels.elementwise.ELU,
@@ -150,7 +165,7 @@ def elu(x, alpha: float = 1.0) -> Tensor:
 def softplus(x) -> Tensor:
     """Keras: `K.softplus(x)`. `log(exp(x) + 1)`, computed without overflow for large `x`."""
     return _activation(x, "softplus", kernels.elementwise.SOFTPLUS,
-                       composition=lambda v: _plain_relu(v) + log(1.0 + exp(-abs(v))))
+                       composition=_softplus_composed)
 
 
 @traced
@@ -185,5 +200,5 @@ def log_softmax(x, axis: int = -1) -> Tensor:
 
 
 from .math import (  # noqa: E402
-    abs, cast, clip, exp, greater, log, maximum, sqrt, square, where, zeros_like_data)
+    abs, clip, exp, greater, greater_equal, log, maximum, sqrt, square, where, zeros_like_data)
 from .reduce import sum  # noqa: E402
