@@ -9,10 +9,12 @@ from .autodiff import GradientTape, gradients, no_grad, stop_gradient
 from .config import (
     epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format)
 from .devices import DeviceError, device, get_device
-from .graph import function, in_test_phase, in_train_phase, learning_phase, set_learning_phase
+from .graph import (
+    function, in_test_phase, in_train_phase, learning_phase, learning_phase_scope,
+    set_learning_phase)
 from .symbolic import Placeholder, Symbol, placeholder
 from .keras_compat import (
-    clear_session, get_session, get_uid, is_keras_tensor, is_sparse,
+    backend, clear_session, get_session, get_uid, is_keras_tensor, is_sparse,
     manual_variable_initialization, name_scope, reset_uids, set_session, to_dense)
 from .ops.control import foldl, foldr, in_top_k, map_fn, switch
 from .ops.conv import (
@@ -53,4 +55,4 @@ __version__ = "0.1.0"
 # The public API: every name imported above (the Keras 2 backend functions and gpubk's own).
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
     "autodiff", "config", "devices", "dtypes", "graph", "keras_compat", "ops", "symbolic",
-    "tensor", "kernels"})
+    "tensor", "kernels", "traversal"})

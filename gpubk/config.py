@@ -1,6 +1,8 @@
 """Global settings of the Keras 2 backend: default float type and fuzz factor."""
 from __future__ import annotations
 
+import numbers
+
 from .dtypes import FLOAT_DTYPES, as_dtype
 
 _floatx = "float32"
@@ -39,6 +41,9 @@ def epsilon() -> float:
 def set_epsilon(value: float) -> None:
     """Sets the fuzz factor used in numeric expressions."""
     global _epsilon
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+        raise (TypeError if not isinstance(value, numbers.Real) else ValueError)(
+            f"set_epsilon: expected a number >= 0, got {value!r}")
     _epsilon = float(value)
 
 
@@ -50,6 +55,8 @@ def image_data_format() -> str:
 def set_image_data_format(data_format: str) -> None:
     """Sets the default image data format (`'channels_last'` or `'channels_first'`)."""
     global _image_data_format
+    if data_format is None:  # Keras: a ValueError, not "the default"
+        raise ValueError(f"set_image_data_format: expected one of {DATA_FORMATS}, got None")
     _image_data_format = check_data_format(data_format, "set_image_data_format")
 
 

@@ -9,6 +9,8 @@ the outputs as NumPy arrays, then applies the updates, so outputs see pre-update
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import devices
@@ -26,6 +28,8 @@ class Function:
     """The callable returned by `K.function`; see `function`."""
 
     def __init__(self, inputs, outputs, updates=None, name=None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"function: name must be a str, got {type(name).__name__}")
         self.name = name or "function"
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         for p in self.inputs:
@@ -33,7 +37,13 @@ class Function:
                 raise TypeError(f"{self.name}: inputs must be placeholders, got "
                                 f"{type(p).__name__}")
         self._single = not isinstance(outputs, (list, tuple))
+        for o in [outputs] if self._single else outputs:
+            if not isinstance(o, (Symbol, Tensor)):
+                raise TypeError(f"{self.name}: outputs must be tensors or symbolic tensors, "
+                                f"got {type(o).__name__}")
         self.outputs = lift([outputs] if self._single else list(outputs))
+        if updates is not None and not isinstance(updates, (list, tuple)):
+            raise TypeError(f"{self.name}: updates must be a list, got {type(updates).__name__}")
         self._updates = [self._as_update(u) for u in (updates or [])]
         roots = symbols_in((self.outputs, [args for _, args in self._updates]))
         self._order = [s for s in _topological(roots) if not isinstance(s, Placeholder)]
@@ -63,7 +73,7 @@ class Function:
             return update.op, update.args
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
                         f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
-                        f"symbolic value, got {update!r}")
+                        f"symbolic value, got {type(update).__name__}")
 
     def _lifetimes(self, roots) -> dict:
         """For each step, the symbols no later step needs (outputs and updates are kept)."""
@@ -249,18 +259,41 @@ def learning_phase():
     return _learning_phase if _learning_phase_set is None else _learning_phase_set
 
 
+def _check_phase(value, func: str) -> int:
+    if value.__class__ not in (int, bool) and not isinstance(value, np.integer) \
+            or value not in (0, 1):
+        raise ValueError(f"{func}: expected 0 or 1, got {value!r}")
+    return int(value)
+
+
 def set_learning_phase(value: int) -> None:
     """Keras: `K.set_learning_phase(value)`. Fixes the learning phase: 0 (test) or 1 (train)."""
     global _learning_phase_set
-    if value not in (0, 1):
-        raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}")
-    _learning_phase_set = int(value)
+    _learning_phase_set = _check_phase(value, "set_learning_phase")
+
+
+def learning_phase_scope(value: int) -> contextlib.AbstractContextManager:
+    """Keras: `K.learning_phase_scope(value)`. A context manager: the learning phase is
+    `value` (0 or 1) inside, and what it was before on exit, exception or not."""
+    return _phase_scope(_check_phase(value, "learning_phase_scope"))
+
+
+@contextlib.contextmanager
+def _phase_scope(value: int):
+    global _learning_phase_set
+    previous = _learning_phase_set
+    _learning_phase_set = value
+    try:
+        yield value
+    finally:
+        _learning_phase_set = previous
 
 
 def in_train_phase(x, alt, training=None):
     """Keras: `K.in_train_phase(x, alt, training=None)`. `x` in the training phase, else `alt`
     (callables are called only when chosen). With `training=None`, the learning phase decides:
     a fixed phase, or, in graph mode, the fed learning-phase placeholder (eagerly, test)."""
+    _check_training(training, "in_train_phase")
     if training is None:
         training = learning_phase()
         symbolic = isinstance(x, Symbol) or isinstance(alt, Symbol)
@@ -274,7 +307,16 @@ def in_train_phase(x, alt, training=None):
 
 def in_test_phase(x, alt, training=None):
     """Keras: `K.in_test_phase(x, alt, training=None)`. `x` in the test phase, else `alt`."""
+    _check_training(training, "in_test_phase")
     return in_train_phase(alt, x, training=training)
+
+
+def _check_training(training, func: str) -> None:
+    """Keras takes 0, 1, a bool, a tensor or None; anything else fails in its tf.cast."""
+    if not (training is None or isinstance(training, (Symbol, Tensor)) or
+            training.__class__ in (int, bool) and training in (0, 1)):
+        raise ValueError(f"{func}: training must be 0, 1, a bool, a tensor or None, got "
+                         f"{training!r}")
 
 
 from . import autodiff  # noqa: E402

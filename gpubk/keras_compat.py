@@ -16,8 +16,15 @@ _name_scopes: list = []
 _manual_initialization = False
 
 
+def backend() -> str:
+    """Keras: `K.backend()`. The name of the backend: `'gpubk'`."""
+    return "gpubk"
+
+
 def get_uid(prefix: str = "") -> int:
     """Keras: `K.get_uid(prefix='')`. 1, 2, 3, ... for successive calls with one prefix."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"get_uid: prefix must be a str, got {type(prefix).__name__}")
     _uids[prefix] += 1
     return _uids[prefix]
 
@@ -39,7 +46,9 @@ def clear_session() -> None:
 @contextlib.contextmanager
 def name_scope(name: str):
     """Keras: `K.name_scope(name)`. A scope for names; it has no effect on computation."""
-    _name_scopes.append(str(name))
+    if not isinstance(name, str):  # as tf.name_scope
+        raise ValueError(f"name_scope: name must be a str, got {type(name).__name__}")
+    _name_scopes.append(name)
     try:
         yield "/".join(_name_scopes) + "/"
     finally:

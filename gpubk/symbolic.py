@@ -135,19 +135,24 @@ def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = 
     K.int_shape(x)  # (None, 4, 5)
     ```
     """
+    func = "placeholder"
     if sparse or ragged:
         raise ValueError("placeholder: sparse and ragged placeholders are not supported")
-    global graph_mode
-    graph_mode = True
     if shape is None:
         if ndim is None:
             raise ValueError("placeholder: expected `shape` or `ndim`, got neither")
-        shape = (None,) * int(ndim)
-    shape = tuple(None if n is None else int(n) for n in shape)
-    if any(n is not None and n < 0 for n in shape):
-        raise ValueError(f"placeholder: dimensions must be >= 0 or None, got {shape}")
-    return Placeholder(shape, as_dtype(dtype or floatx(), "placeholder"),
-                       name or f"Placeholder_{next(_ids)}")
+        shape = (None,) * check_int(ndim, func, "ndim", 0)
+    elif not isinstance(shape, (list, tuple)):
+        raise TypeError(f"placeholder: shape must be a tuple of ints or None, got "
+                        f"{type(shape).__name__}")
+    shape = tuple(None if n is None else check_int(n, func, "shape entry", 0) for n in shape)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"placeholder: name must be a str, got {type(name).__name__}")
+    result = Placeholder(shape, as_dtype(dtype or floatx(), func),
+                         name or f"Placeholder_{next(_ids)}")
+    global graph_mode
+    graph_mode = True  # only once the placeholder exists: a bad call changes nothing
+    return result
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -309,3 +314,4 @@ def traced(fn=None, *, spec=None):
 
 
 from . import autodiff  # noqa: E402  (autodiff imports ops, which import this module)
+from .ops.validate import check_int  # noqa: E402

@@ -163,11 +163,16 @@ class Variable(Tensor):
         The variable gets a fresh buffer rather than being overwritten, so buffers that earlier
         ops saved for their gradients keep the values those ops saw.
         """
+        self.data = self.prepared_value(value, func)
+        return self
+
+    def prepared_value(self, value, func: str = "assign"):
+        """The buffer `assign(value)` would install (checked, constraint applied), without
+        installing it: `batch_set_value` checks every pair before assigning any."""
         new = self._checked_value(value, func)
         if self.constraint is not None:
             new = self._checked_value(self.constraint(Tensor(new, self.device)), func)
-        self.data = new
-        return self
+        return new
 
     def assign_add(self, delta, func: str = "assign_add") -> "Variable":
         return self.assign(self.data + self._checked_value(delta, func), func)
@@ -204,6 +209,10 @@ def to_array(value, dtype, func: str) -> np.ndarray:
         value = value.numpy()
     elif getattr(value, "_symbolic", False):
         raise SymbolicInput(func)
+    elif value is None or isinstance(value, (str, bytes, dict)):
+        # NumPy would make NaN of None, or parse a string, given a float dtype
+        raise TypeError(f"{func}: cannot convert {type(value).__name__} to a numeric tensor; "
+                        "expected a tensor, array or number")
     dtype = None if dtype is None else as_dtype(dtype, func)
     try:
         array = np.asarray(value, dtype=dtype)

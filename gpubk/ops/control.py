@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from ..symbolic import traced
+import numbers
+
+import numpy as np
+
+from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor
+from .validate import check_callable, check_int, type_name
 
 
 @traced
@@ -13,6 +19,10 @@ def switch(condition, then_expression, else_expression):
     A tensor condition selects elementwise: expressions are called, and a condition of lower
     rank gets trailing size-1 axes (Keras tiles it), so a `(batch,)` condition picks rows.
     """
+    if not isinstance(condition, (Tensor, numbers.Number)) and \
+            not (hasattr(condition, "dtype") and hasattr(condition, "shape")):  # ndarray, np.bool_
+        raise TypeError(f"switch: condition must be a bool, a number or a tensor, got "
+                        f"{type_name(condition)}")
     if not isinstance(condition, Tensor) or condition.ndim == 0:
         taken = then_expression if bool(condition) else else_expression
         return taken() if callable(taken) else taken
@@ -23,6 +33,14 @@ def switch(condition, then_expression, else_expression):
         raise ValueError(f"switch: condition of rank {condition.ndim} (shape "
                          f"{condition.shape}) and expressions of rank {then_expression.ndim}; "
                          "expected the condition's rank to be at most the expressions'")
+    else_expression = as_tensor(else_expression, "switch", device=condition.device)
+    try:
+        np.broadcast_shapes(condition.shape + (1,) * (then_expression.ndim - condition.ndim),
+                            then_expression.shape, else_expression.shape)
+    except ValueError:
+        raise ValueError(f"switch: condition of shape {condition.shape} and expressions of "
+                         f"shapes {then_expression.shape} and {else_expression.shape} do not "
+                         "broadcast; expected the same shapes") from None
     condition = cast(condition, "bool")
     condition = reshape(condition, condition.shape + (1,) * (then_expression.ndim -
                                                              condition.ndim))
@@ -35,20 +53,28 @@ def in_top_k(predictions, targets, k: int) -> Tensor:
     highest predictions of its row (bool `(batch,)`); ties count in its favour, as in TF."""
     predictions = as_tensor(predictions, "in_top_k")
     targets = as_tensor(targets, "in_top_k", device=predictions.device)
+    k = check_int(k, "in_top_k", "k")
     if predictions.ndim != 2 or targets.shape != predictions.shape[:1]:
         raise ValueError(f"in_top_k: predictions of shape {predictions.shape} and targets of "
                          f"shape {targets.shape}; expected (batch, classes) and (batch,)")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"in_top_k: targets must be integers, got {targets.dtype.name}")
     xp, p = predictions.device.xp, predictions.data
-    chosen = p[xp.arange(p.shape[0]), targets.data.astype("int64")]
+    # A target outside [0, classes) is not in the top k (TF's in_top_k says False, no error).
+    inside = (targets.data >= 0) & (targets.data < p.shape[1])
+    chosen = p[xp.arange(p.shape[0]), xp.where(inside, targets.data, 0).astype("int64")]
     better = (p > chosen[:, None]).sum(axis=1)
-    return Tensor((better < k) & xp.isfinite(chosen), predictions.device)
+    return Tensor((better < k) & xp.isfinite(chosen) & inside, predictions.device)
 
 
 @traced
 def map_fn(fn, elems, name=None, dtype=None) -> Tensor:
     """Keras: `K.map_fn(fn, elems, name=None, dtype=None)`. `fn` applied to each slice of
     `elems` along axis 0, stacked (gradients flow through)."""
-    elems = as_tensor(elems, "map_fn")
+    check_callable(fn, "map_fn", "fn")
+    elems = _sliceable(elems, "map_fn")
+    if dtype is not None:
+        as_dtype(dtype, "map_fn")
     out = stack([fn(elems[i]) for i in range(len(elems))])
     return out if dtype is None else cast(out, dtype)
 
@@ -57,7 +83,8 @@ def map_fn(fn, elems, name=None, dtype=None) -> Tensor:
 def foldl(fn, elems, initializer=None, name=None):
     """Keras: `K.foldl(fn, elems, initializer=None, name=None)`. Reduces `elems` along axis 0
     from the left: `acc = fn(acc, x)`, starting from `initializer` (default `elems[0]`)."""
-    elems = as_tensor(elems, "foldl")
+    check_callable(fn, "foldl", "fn")
+    elems = _sliceable(elems, "foldl")
     items = [elems[i] for i in range(len(elems))]
     return _fold(fn, items, initializer, "foldl")
 
@@ -65,9 +92,18 @@ def foldl(fn, elems, initializer=None, name=None):
 @traced
 def foldr(fn, elems, initializer=None, name=None):
     """Keras: `K.foldr(fn, elems, initializer=None, name=None)`. As `foldl`, from the right."""
-    elems = as_tensor(elems, "foldr")
+    check_callable(fn, "foldr", "fn")
+    elems = _sliceable(elems, "foldr")
     items = [elems[i] for i in range(len(elems) - 1, -1, -1)]
     return _fold(fn, items, initializer, "foldr")
+
+
+def _sliceable(elems, func: str) -> Tensor:
+    elems = as_tensor(elems, func)
+    if elems.ndim == 0:
+        raise ValueError(f"{func}: elems must have rank >= 1 (it is sliced along axis 0), got "
+                         "a scalar")
+    return elems
 
 
 def _fold(fn, items, initializer, func: str):

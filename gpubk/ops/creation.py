@@ -8,24 +8,17 @@ from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
-
-
-def check_shape(shape, func: str) -> tuple:
-    try:
-        dims = tuple(int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,)))
-    except (TypeError, ValueError):
-        raise TypeError(f"{func}: expected a shape of integers, got {shape!r}") from None
-    if any(n < 0 for n in dims):
-        raise ValueError(f"{func}: dimensions must be >= 0, got {dims}")
-    return dims
+from .validate import check_number, check_shape, check_size
 
 
 def _fill(func: str, shape, dtype, make) -> tuple:
     """Allocates on the current device: `make(xp, shape, dtype)`."""
     dev = devices.current()
     dtype = as_dtype(dtype or floatx(), func)
+    shape = check_shape(shape, func)
+    check_size(shape, dtype.itemsize, func, dev.xp)
     with dev.context():
-        return make(dev.xp, check_shape(shape, func), dtype), dev
+        return make(dev.xp, shape, dtype), dev
 
 
 def variable(value, dtype=None, name: str | None = None, constraint=None) -> Variable:
@@ -84,7 +77,10 @@ def ones(shape, dtype=None, name: str | None = None) -> Variable:
 def eye(size, dtype=None, name: str | None = None) -> Variable:
     """Keras: `K.eye(size, dtype=None, name=None)`. An identity-matrix variable; `size` is `n`
     or `(rows, columns)`."""
-    rows, cols = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    dims = check_shape(size, "eye", "size")
+    if len(dims) not in (1, 2):
+        raise ValueError(f"eye: size must be n or (rows, columns), got {size!r}")
+    rows, cols = dims * 2 if len(dims) == 1 else dims
     data, dev = _fill("eye", (rows, cols), dtype,
                       lambda xp, s, d: xp.eye(s[0], s[1], dtype=d))
     return Variable(data, dev, name or "Variable")
@@ -122,7 +118,9 @@ def random_uniform_variable(shape, low, high, dtype=None, name: str | None = Non
 
     A variable drawn from the uniform distribution on [low, high); the same seed gives the same
     values on the same device."""
-    return _random_variable("random_uniform_variable", shape, dtype, name, seed,
+    func = "random_uniform_variable"
+    low, high = check_number(low, func, "low"), check_number(high, func, "high")
+    return _random_variable(func, shape, dtype, name, seed,
                             lambda rng, s: rng.uniform(low, high, size=s))
 
 
@@ -132,7 +130,9 @@ def random_normal_variable(shape, mean, scale, dtype=None, name: str | None = No
 
     A variable drawn from the normal distribution N(mean, scale^2); the same seed gives the same
     values on the same device."""
-    return _random_variable("random_normal_variable", shape, dtype, name, seed,
+    func = "random_normal_variable"
+    mean, scale = check_number(mean, func, "mean"), check_number(scale, func, "scale")
+    return _random_variable(func, shape, dtype, name, seed,
                             lambda rng, s: rng.normal(mean, scale, size=s))
 
 
@@ -141,7 +141,10 @@ def to_device(x, device) -> Tensor:
 
     The copy does not carry gradients back to `x`."""
     x = as_tensor(x, "to_device")
-    dev = devices.parse(device)
+    try:
+        dev = devices.parse(device)
+    except ValueError as err:  # devices.parse names itself "device"
+        raise ValueError(f"to_device: {str(err).removeprefix('device: ')}") from None
     data = dev.put(x.data)
     if data is x.data:  # same device: still a copy, so the two never alias
         data = data.copy()

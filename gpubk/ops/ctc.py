@@ -9,6 +9,27 @@ import numpy as np
 
 from ..config import epsilon
 from ..tensor import Tensor, as_tensor
+from .validate import check_int, type_name
+
+
+def _host_ints(value, func: str, name: str, batch: int, high: int) -> np.ndarray:
+    """Per-sample lengths (shape (batch,) or (batch, 1)) as int64 in [0, high]."""
+    array = np.asarray(as_tensor(value, func).numpy())
+    if array.size != batch or array.ndim > 2:
+        raise ValueError(f"{func}: {name} of shape {array.shape}; expected one value per "
+                         f"sample ({batch},) or ({batch}, 1)")
+    array = array.reshape(-1)
+    if array.dtype.kind not in "iu" or bool(((array < 0) | (array > high)).any()):
+        raise ValueError(f"{func}: {name} must be integers in [0, {high}], got "
+                         f"{array.tolist()}")
+    return array.astype(np.int64)
+
+
+def _ranked(value, func: str, name: str, rank: int) -> Tensor:
+    t = as_tensor(value, func)
+    if t.ndim != rank:
+        raise ValueError(f"{func}: {name} must have rank {rank}, got shape {t.shape}")
+    return t
 
 SparseTensor = collections.namedtuple("SparseTensor", "indices values dense_shape")
 SparseTensor.__doc__ = """A sparse tensor as TensorFlow's: (N, rank) indices, N values, shape."""
@@ -18,9 +39,9 @@ def ctc_label_dense_to_sparse(labels, label_lengths) -> SparseTensor:
     """Keras: `K.ctc_label_dense_to_sparse(labels, label_lengths)`. The first
     `label_lengths[i]` labels of each row, as a SparseTensor (gpubk has no sparse tensors:
     a named tuple of NumPy arrays with TensorFlow's fields)."""
-    labels = np.asarray(as_tensor(labels, "ctc_label_dense_to_sparse").numpy())
-    lengths = np.asarray(as_tensor(label_lengths, "ctc_label_dense_to_sparse").numpy())
-    lengths = lengths.reshape(-1).astype(np.int64)
+    func = "ctc_label_dense_to_sparse"
+    labels = np.asarray(_ranked(labels, func, "labels", 2).numpy())
+    lengths = _host_ints(label_lengths, func, "label_lengths", labels.shape[0], labels.shape[1])
     keep = np.arange(labels.shape[1])[None, :] < lengths[:, None]
     indices = np.argwhere(keep).astype(np.int64)
     return SparseTensor(indices, labels[keep], np.array(labels.shape, dtype=np.int64))
@@ -48,12 +69,21 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
         (batch, 1): -log p(labels | y_pred), with Keras's `log(y_pred + epsilon)` renormalised
         over the classes (TensorFlow's ctc_loss softmaxes its inputs). Differentiable in y_pred.
     """
-    y_pred = as_tensor(y_pred, "ctc_batch_cost")
-    labels = np.asarray(as_tensor(y_true, "ctc_batch_cost").numpy()).astype(np.int64)
-    in_len = np.asarray(as_tensor(input_length, "ctc_batch_cost").numpy()).reshape(-1)
-    lab_len = np.asarray(as_tensor(label_length, "ctc_batch_cost").numpy()).reshape(-1)
+    func = "ctc_batch_cost"
+    y_pred = _ranked(y_pred, func, "y_pred", 3)
+    labels = np.asarray(_ranked(y_true, func, "y_true", 2).numpy())
     batch, steps, classes = y_pred.shape
     blank = classes - 1
+    if labels.shape[0] != batch:
+        raise ValueError(f"{func}: y_true of shape {labels.shape} and y_pred of shape "
+                         f"{y_pred.shape}; expected the same batch size")
+    in_len = _host_ints(input_length, func, "input_length", batch, steps)
+    lab_len = _host_ints(label_length, func, "label_length", batch, labels.shape[1])
+    used = np.arange(labels.shape[1])[None, :] < lab_len[:, None]
+    if labels.dtype.kind not in "iu" or bool(((labels < 0) | (labels >= blank))[used].any()):
+        raise ValueError(f"{func}: y_true labels must be integers in [0, {blank}) (class "
+                         f"{blank} is the blank)")
+    labels = labels.astype(np.int64)
     log_p = log_softmax(log(y_pred + epsilon()), axis=-1)  # (batch, time, classes)
     # The extended labels: blank, l1, blank, l2, ..., blank (2L + 1 states).
     width = 2 * labels.shape[1] + 1
@@ -96,11 +126,16 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     (batch, 1)) where log_prob is minus the sum over steps of the largest log(y_pred + eps), as
     TensorFlow's greedy decoder reports it. Beam search is not implemented yet: `greedy=False`
     raises NotImplementedError."""
+    func = "ctc_decode"
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise TypeError(f"{func}: greedy must be a bool, got {type_name(greedy)}")
+    check_int(beam_width, func, "beam_width", 1)
+    check_int(top_paths, func, "top_paths", 1)
     if not greedy:
         raise NotImplementedError("ctc_decode: beam search is not implemented in gpubk yet; "
                                   "use greedy=True")
-    probs = np.asarray(as_tensor(y_pred, "ctc_decode").numpy())
-    lengths = np.asarray(as_tensor(input_length, "ctc_decode").numpy()).reshape(-1)
+    probs = np.asarray(_ranked(y_pred, func, "y_pred", 3).numpy())
+    lengths = _host_ints(input_length, func, "input_length", probs.shape[0], probs.shape[1])
     blank = probs.shape[2] - 1
     logs = np.log(probs + epsilon())
     best = logs.argmax(axis=2)

@@ -1,10 +1,13 @@
 """Matrix products: `matmul` (NumPy's `@`) and Keras's `dot`; cuBLAS through CuPy on a GPU."""
 from __future__ import annotations
 
+import math
+
 from ..autodiff import record
 from ..symbolic import traced
 from ..tensor import Tensor
 from .math import operands, sum_to
+from .validate import check_int
 
 
 def _matmul_grad(g, y, needs, a, b):
@@ -74,8 +77,8 @@ def dot(x, y) -> Tensor:
     # Fold x into rows and y (its contracted axis first) into columns: one large GEMM.
     k = xs[-1]
     pattern = [len(ys) - 2] + [i for i in range(len(ys)) if i != len(ys) - 2]
-    rows = reshape(x, (-1, k))
-    cols = reshape(permute_dimensions(y, pattern), (k, -1))
+    rows = reshape(x, (math.prod(xs[:-1]), k))
+    cols = reshape(permute_dimensions(y, pattern), (k, math.prod(ys[:-2] + ys[-1:])))
     return reshape(_matrix_product(rows, cols), xs[:-1] + ys[:-2] + ys[-1:])
 
 
@@ -94,16 +97,18 @@ def batch_dot(x, y, axes=None) -> Tensor:
         raise ValueError(f"batch_dot: shapes {x.shape} and {y.shape}; expected rank >= 2")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"batch_dot: batch sizes differ: {x.shape} and {y.shape}")
-    if isinstance(axes, int):
-        axes = [axes, axes]
     if axes is None:
         axes = [x_ndim - 1, y_ndim - 1] if y_ndim == 2 else [x_ndim - 1, y_ndim - 2]
-    if any(isinstance(a, (list, tuple)) for a in axes):
-        raise ValueError(f"batch_dot: multiple target dimensions are not supported, got {axes}")
-    a0, a1 = (a + n if a < 0 else a for a, n in zip(axes, (x_ndim, y_ndim)))
+    elif not isinstance(axes, (list, tuple)):
+        axes = [check_int(axes, "batch_dot", "axes")] * 2
+    if len(axes) != 2 or any(isinstance(a, (list, tuple)) for a in axes):
+        raise ValueError(f"batch_dot: axes must be an int or a pair of ints (multiple target "
+                         f"dimensions are not supported), got {axes!r}")
+    a0, a1 = (check_int(a, "batch_dot", "axes") for a in axes)
+    a0, a1 = (a + n if a < 0 else a for a, n in zip((a0, a1), (x_ndim, y_ndim)))
     if 0 in (a0, a1):
         raise ValueError("batch_dot: cannot contract over axis 0 (the batch axis)")
-    if not (a0 < x_ndim and a1 < y_ndim) or x.shape[a0] != y.shape[a1]:
+    if not (0 <= a0 < x_ndim and 0 <= a1 < y_ndim) or x.shape[a0] != y.shape[a1]:
         raise ValueError(f"batch_dot: cannot contract axis {a0} of {x.shape} with axis {a1} of "
                          f"{y.shape}; expected equal sizes")
     if x_ndim == 2:
@@ -114,8 +119,9 @@ def batch_dot(x, y, axes=None) -> Tensor:
     x = permute_dimensions(x, [i for i in range(x.ndim) if i != a0] + [a0])
     y = permute_dimensions(y, [0, a1] + [i for i in range(1, y.ndim) if i != a1])
     x_mid, y_trail = x.shape[1:-1], y.shape[2:]
-    result = matmul(reshape(x, (x.shape[0], -1, x.shape[-1])),
-                    reshape(y, (y.shape[0], y.shape[1], -1)))
+    # explicit sizes, not -1: NumPy cannot infer -1 for an empty batch
+    result = matmul(reshape(x, (x.shape[0], math.prod(x_mid), x.shape[-1])),
+                    reshape(y, (y.shape[0], y.shape[1], math.prod(y_trail))))
     result = reshape(result, (result.shape[0],) + x_mid + y_trail)
     if x_ndim == 2:
         return squeeze(result, 1)

@@ -10,28 +10,35 @@ from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .validate import (
+    check_int, check_number, check_probability, check_rate, check_shape, check_size)
 
 
 def draw(func: str, shape, dtype, seed, sample) -> Tensor:
     """`sample(generator, shape)` on the current device, cast to `dtype` (default floatx)."""
-    if seed is None:
-        seed = np.random.randint(10_000_000)
+    seed = np.random.randint(10_000_000) if seed is None else check_int(seed, func, "seed")
     dev = devices.current()
     dtype = as_dtype(dtype or floatx(), func)
+    shape = check_shape(shape, func)
+    check_size(shape, 8, func, dev.xp)  # the generators draw float64, then cast
     with dev.context():
-        data = sample(dev.xp.random.RandomState(int(seed)), check_shape(shape, func))
-    return Tensor(data.astype(dtype), dev)
+        data = sample(dev.xp.random.RandomState(seed), shape)
+    return Tensor(data.astype(dtype, copy=False), dev)
 
 
 def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None) -> Tensor:
     """Keras: `K.random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None)`.
     Values drawn uniformly from [minval, maxval)."""
+    minval = check_number(minval, "random_uniform", "minval")
+    maxval = check_number(maxval, "random_uniform", "maxval")
     return draw("random_uniform", shape, dtype, seed,
                 lambda rng, s: rng.uniform(minval, maxval, size=s))
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> Tensor:
     """Keras: `K.random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None)`."""
+    mean = check_number(mean, "random_normal", "mean")
+    stddev = check_number(stddev, "random_normal", "stddev")
     return draw("random_normal", shape, dtype, seed,
                 lambda rng, s: rng.normal(mean, stddev, size=s))
 
@@ -49,6 +56,8 @@ def _truncated(rng, shape, mean, stddev):
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> Tensor:
     """Keras: `K.truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None)`. Normal
     values within two standard deviations of the mean."""
+    mean = check_number(mean, "truncated_normal", "mean")
+    stddev = check_number(stddev, "truncated_normal", "stddev")
     return draw("truncated_normal", shape, dtype, seed,
                 lambda rng, s: _truncated(rng, s, mean, stddev))
 
@@ -56,6 +65,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None) -> Tens
 def random_bernoulli(shape, p=0.0, dtype=None, seed=None) -> Tensor:
     """Keras: `K.random_bernoulli(shape, p=0.0, dtype=None, seed=None)`. 1 with probability p
     (a uniform draw <= p), else 0."""
+    p = check_probability(p, "random_bernoulli", "p")
     return draw("random_bernoulli", shape, dtype, seed,
                 lambda rng, s: rng.uniform(0.0, 1.0, size=s) <= p)
 
@@ -63,6 +73,7 @@ def random_bernoulli(shape, p=0.0, dtype=None, seed=None) -> Tensor:
 def random_binomial(shape, p=0.0, dtype=None, seed=None) -> Tensor:
     """Keras: `K.random_binomial(shape, p=0.0, dtype=None, seed=None)`: Keras 2's deprecated
     name for `random_bernoulli`, with the same values."""
+    p = check_probability(p, "random_binomial", "p")
     return draw("random_binomial", shape, dtype, seed,
                 lambda rng, s: rng.uniform(0.0, 1.0, size=s) <= p)
 
@@ -74,16 +85,22 @@ def dropout(x, level: float, noise_shape=None, seed=None) -> Tensor:
     against x) shares one decision along its size-1 axes. Gradients flow through the kept
     values."""
     x = as_tensor(x, "dropout")
-    if not 0.0 <= level < 1.0:
-        raise ValueError(f"dropout: level must be in [0, 1), got {level}")
+    level = check_rate(level, "dropout", "level")
+    noise_shape = x.shape if noise_shape is None else check_shape(noise_shape, "dropout",
+                                                                  "noise_shape")
+    try:
+        fits = np.broadcast_shapes(noise_shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"dropout: noise_shape {noise_shape} does not broadcast against x of "
+                         f"shape {x.shape}") from None
     if level == 0.0:
         return x
     with devices.device(x.device):
-        keep = random_uniform(x.shape if noise_shape is None else tuple(noise_shape),
-                              dtype=x.dtype, seed=seed)
+        keep = random_uniform(noise_shape, dtype=x.dtype, seed=seed)
     mask = ops_math.cast(ops_math.greater_equal(keep, level), x.dtype) * (1.0 / (1.0 - level))
     return x * mask
 
 
-from .creation import check_shape  # noqa: E402  (creation imports this module)
 from . import math as ops_math  # noqa: E402  (a module: it may be mid-import here)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from ..symbolic import traced
+import numpy as np
+
 from ..tensor import Tensor, as_tensor
+from .validate import check_axis, check_callable, check_number, check_sequence, type_name
 
 
 def _along(param, x: Tensor, axis: int):
@@ -20,14 +23,27 @@ def batch_normalization(x, mean, var, beta, gamma, axis: int = -1, epsilon: floa
     """Keras: `K.batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=0.001)`.
     `(x - mean) / sqrt(var + epsilon) * gamma + beta`; 1-D parameters apply along `axis`
     (the channel axis), others broadcast as given. `beta` or `gamma` may be None."""
-    x = as_tensor(x, "batch_normalization")
-    mean, var = (_along(as_tensor(p, "batch_normalization", dtype=x.dtype), x, axis)
-                 for p in (mean, var))
-    y = (x - mean) / sqrt(var + epsilon)
-    if gamma is not None:
-        y = y * _along(as_tensor(gamma, "batch_normalization", dtype=x.dtype), x, axis)
-    if beta is not None:
-        y = y + _along(as_tensor(beta, "batch_normalization", dtype=x.dtype), x, axis)
+    func = "batch_normalization"
+    x = as_tensor(x, func)
+    axis = check_axis(axis, x.ndim, func)
+    epsilon = check_number(epsilon, func, "epsilon", 0.0)
+    params = {}
+    for name, p in (("mean", mean), ("var", var), ("gamma", gamma), ("beta", beta)):
+        if p is None and name in ("mean", "var"):
+            raise TypeError(f"{func}: {name} must be a tensor, got None")
+        if p is not None:
+            params[name] = _along(as_tensor(p, func, dtype=x.dtype), x, axis)
+            try:
+                np.broadcast_shapes(params[name].shape, x.shape)
+            except ValueError:
+                raise ValueError(f"{func}: {name} of shape {tuple(np.shape(p))} does not fit x "
+                                 f"of shape {x.shape} (axis {axis}); expected "
+                                 f"({x.shape[axis]},) or a shape that broadcasts") from None
+    y = (x - params["mean"]) / sqrt(params["var"] + epsilon)
+    if "gamma" in params:
+        y = y * params["gamma"]
+    if "beta" in params:
+        y = y + params["beta"]
     return y
 
 
@@ -35,8 +51,16 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float =
     """Keras: `K.normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=0.001)`.
     Normalises x with the mean and variance over `reduction_axes`; returns
     (normalized, mean, variance), mean and variance without the reduced axes."""
-    x = as_tensor(x, "normalize_batch_in_training")
-    axes = tuple(sorted(a % x.ndim for a in reduction_axes))
+    func = "normalize_batch_in_training"
+    x = as_tensor(x, func)
+    if reduction_axes is None:  # Keras needs the list (None would mean "all" to NumPy)
+        raise TypeError(f"{func}: reduction_axes must be a list of ints, got None")
+    axes = normalize_axes(reduction_axes, x.ndim, func, "reduction_axes")
+    remaining_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if p is not None and int(np.prod(np.shape(p))) != int(np.prod(remaining_shape)):
+            raise ValueError(f"{func}: {name} of shape {tuple(np.shape(p))} does not fit x of "
+                             f"shape {x.shape} reduced over {axes}; expected {remaining_shape}")
     mean_kept = mean(x, axis=axes, keepdims=True)
     var_kept = var(x, axis=axes, keepdims=True)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
@@ -52,38 +76,56 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float =
 
 def rnn(step_function, inputs, initial_states, go_backwards: bool = False, mask=None,
         constants=None, unroll: bool = False, input_length=None, time_major: bool = False,
-        zero_output_for_mask: bool = False):
+        zero_output_for_mask: bool = False, return_all_outputs: bool = True):
     """Keras: `K.rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
     constants=None, unroll=False, input_length=None, time_major=False,
-    zero_output_for_mask=False)`.
+    zero_output_for_mask=False, return_all_outputs=True)`.
 
     Iterates `step_function(input_t, states + constants) -> (output_t, new_states)` over the
     time axis (1, or 0 if `time_major`). Where `mask` (batch, time) is False, the states are
     kept and the output repeats the previous one (or is zero with `zero_output_for_mask`).
-    Returns (last_output, outputs stacked along time, new_states). Eager execution always
-    runs step by step, so `unroll` changes nothing; gradients flow through time.
+    Returns (last_output, outputs stacked along time, new_states). With
+    `return_all_outputs=False` (Keras 2.13+), `outputs` holds only the last output, with a time
+    axis of size 1, as Keras's TensorArray of one element gives; the other outputs are not
+    kept. Eager execution always runs step by step, so `unroll` changes nothing; gradients flow
+    through time.
     """
-    inputs = as_tensor(inputs, "rnn")
+    func = "rnn"
+    check_callable(step_function, func, "step_function")
+    inputs = as_tensor(inputs, func)
     if inputs.ndim < 3:
         raise ValueError(f"rnn: expected inputs of rank >= 3, got shape {inputs.shape}")
     time_axis = 0 if time_major else 1
     steps = inputs.shape[time_axis]
     if steps == 0:
         raise ValueError("rnn: the inputs have no time steps")
+    if return_all_outputs.__class__ is not bool:
+        raise TypeError(f"rnn: return_all_outputs must be a bool, got "
+                        f"{type_name(return_all_outputs)}")
     index = (lambda t: inputs[t]) if time_major else (lambda t: inputs[:, t])
     if mask is not None:
-        mask = as_tensor(mask, "rnn", device=inputs.device)
-        if mask.ndim != 2:
-            raise ValueError(f"rnn: expected a (batch, time) mask, got shape {mask.shape}")
+        mask = as_tensor(mask, func, device=inputs.device)
+        expected = inputs.shape[:2]  # (batch, time), or (time, batch) if time_major
+        if mask.ndim == 3 and mask.shape[2] == 1:  # Keras also takes (batch, time, 1)
+            mask = reshape(mask, mask.shape[:2])
+        if mask.shape != expected:
+            raise ValueError(f"rnn: mask of shape {mask.shape} for inputs of shape "
+                             f"{inputs.shape}; expected {expected}")
         mask = cast(mask, "bool")
         if time_major:
             mask = transpose(mask)
-    states = list(initial_states)
-    constants = list(constants or [])
+    states = check_sequence(initial_states, func, "initial_states").copy()
+    constants = [] if constants is None else check_sequence(constants, func, "constants").copy()
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
     outputs, previous = [], None
     for t in order:
-        output, new_states = step_function(index(t), states + constants)
+        result = step_function(index(t), states + constants)
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            raise TypeError(f"rnn: step_function must return (output, new_states), got "
+                            f"{type_name(result)}"
+                            + (f" of length {len(result)}" if isinstance(result, (list, tuple))
+                               else ""))
+        output, new_states = result
         new_states = list(new_states)
         if mask is not None:
             keep = mask[:, t]
@@ -97,7 +139,8 @@ def rnn(step_function, inputs, initial_states, go_backwards: bool = False, mask=
             output = select(output, fallback)
         else:
             states = new_states
-        outputs.append(output)
+        if return_all_outputs or t == order[-1]:
+            outputs.append(output)
         previous = output
     stacked = stack(outputs, axis=time_axis)
     return outputs[-1], stacked, states
@@ -105,5 +148,5 @@ def rnn(step_function, inputs, initial_states, go_backwards: bool = False, mask=
 
 from .creation import zeros_like  # noqa: E402
 from .math import cast, sqrt, where  # noqa: E402
-from .reduce import mean, var  # noqa: E402
+from .reduce import mean, normalize_axes, var  # noqa: E402
 from .shape import reshape, stack, transpose  # noqa: E402

@@ -7,24 +7,7 @@ from ..autodiff import record
 from ..config import floatx
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
-
-
-def normalize_axes(axis, ndim: int, func: str) -> tuple | None:
-    """`axis` (None, int, or list/tuple of ints, negatives allowed) as a sorted tuple of
-    non-negative axes, or None for all; an axis out of range is a ValueError naming `func`."""
-    if axis is None:
-        return None
-    if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, without the loop
-        return (axis % ndim,)
-    axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
-    result = []
-    for a in axes:
-        a = int(a)
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{func}: axis {a} is out of range for a tensor of rank {ndim}; "
-                             f"expected an axis in [{-ndim}, {ndim - 1}]")
-        result.append(a % ndim)
-    return tuple(sorted(set(result)))
+from .validate import check_axis, normalize_axes  # noqa: F401  (nn and losses import it here)
 
 
 def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
@@ -54,12 +37,20 @@ def _sum_grad(g, y, needs, in_shape, axes):
     return (_expand_to_input(g, in_shape, axes),)
 
 
+def _same_int_dtype(a):
+    """The accumulator dtype: an integer input's own, as TensorFlow (NumPy would widen int32
+    to int64); None (NumPy's choice) otherwise. Bool sums stay integer, as now: TF's
+    reduce_sum rejects bool, so there is no TF result to follow."""
+    return a.dtype if a.dtype.kind in "iu" else None
+
+
 @traced
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
-    of ints, or None for all)."""
+    of ints, or None for all). Integer inputs keep their dtype (wrapping on overflow, as TF)."""
     return _reduce(x, axis, keepdims, "sum",
-                   lambda xp, a, axes, k: a.sum(axis=axes, keepdims=k), _sum_grad, False)
+                   lambda xp, a, axes, k: a.sum(axis=axes, keepdims=k, dtype=_same_int_dtype(a)),
+                   _sum_grad, False)
 
 
 def _mean_grad(g, y, needs, in_shape, axes):
@@ -89,7 +80,8 @@ def _extremum_grad(g, y, needs, x, axes):
 
 
 def _check_nonempty(a, axes, func: str) -> None:
-    if a.size == 0 and (axes is None or any(a.shape[i] == 0 for i in axes)):
+    # `0 in` rather than any(): this module's `any` is K.any
+    if a.size == 0 and (axes is None or 0 in [a.shape[i] for i in axes]):
         raise ValueError(f"{func}: cannot reduce an empty tensor of shape {a.shape} over "
                          f"axis {axes}; expected a non-empty reduced axis")
 
@@ -145,9 +137,11 @@ def _prod_grad(g, y, needs, x, axes):
 def prod(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.prod(x, axis=None, keepdims=False)`. Product of the values over `axis`.
 
-    The gradient is exact with zeros among the values; it is differentiable once."""
+    The gradient is exact with zeros among the values; it is differentiable once. Integer
+    inputs keep their dtype, as in TensorFlow."""
     return _reduce(x, axis, keepdims, "prod",
-                   lambda xp, a, axes, k: a.prod(axis=axes, keepdims=k), _prod_grad, True)
+                   lambda xp, a, axes, k: a.prod(axis=axes, keepdims=k, dtype=_same_int_dtype(a)),
+                   _prod_grad, True)
 
 
 def _float_input(x, func: str) -> Tensor:
@@ -156,18 +150,23 @@ def _float_input(x, func: str) -> Tensor:
     return cast(x, floatx()) if x.dtype.kind == "b" else x
 
 
-@traced
-def var(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Keras: `K.var(x, axis=None, keepdims=False)`. Variance over `axis` (ddof 0)."""
-    x = _float_input(x, "var")
+def _variance(x, axis, keepdims: bool, func: str) -> Tensor:
+    x = _float_input(x, func)
+    axis = normalize_axes(axis, x.ndim, func)  # errors name `func`, not the inner mean
     deviation = x - mean(x, axis=axis, keepdims=True)
     return mean(deviation * deviation, axis=axis, keepdims=keepdims)
 
 
 @traced
+def var(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Keras: `K.var(x, axis=None, keepdims=False)`. Variance over `axis` (ddof 0)."""
+    return _variance(x, axis, keepdims, "var")
+
+
+@traced
 def std(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.std(x, axis=None, keepdims=False)`. Standard deviation over `axis` (ddof 0)."""
-    return sqrt(var(x, axis=axis, keepdims=keepdims))
+    return sqrt(_variance(x, axis, keepdims, "std"))
 
 
 @traced
@@ -175,6 +174,7 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.logsumexp(x, axis=None, keepdims=False)`. `log(sum(exp(x)))` over `axis`,
     computed without overflow (the maximum is taken out first)."""
     x = as_tensor(x, "logsumexp")
+    axis = normalize_axes(axis, x.ndim, "logsumexp")
     top = stop_gradient(max(x, axis=axis, keepdims=True))  # cancels out of the gradient
     top = where(equal(top, top), top, zeros_like_data(top))  # a NaN maximum stays in x
     out = log(sum(exp(x - top), axis=axis, keepdims=True)) + top
@@ -204,7 +204,8 @@ def any(x, axis=None, keepdims: bool = False) -> Tensor:
 
 def _arg_axis(x, axis: int, func: str) -> tuple:
     x = as_tensor(x, func)
-    (axis,) = normalize_axes(axis, x.ndim, func)
+    # Keras passes axis on to tf.argmax, whose axis=None means axis 0
+    axis = check_axis(0 if axis is None else axis, x.ndim, func)
     _check_nonempty(x.data, (axis,), func)
     return x, axis
 
@@ -236,8 +237,8 @@ def _cumsum_grad(g, y, needs, axis):
 def cumsum(x, axis: int = 0) -> Tensor:
     """Keras: `K.cumsum(x, axis=0)`. Cumulative sum along `axis`."""
     x = as_tensor(x, "cumsum")
-    (axis,) = normalize_axes(axis, x.ndim, "cumsum")
-    data = x.device.xp.cumsum(x.data, axis=axis)
+    axis = check_axis(axis, x.ndim, "cumsum")
+    data = x.device.xp.cumsum(x.data, axis=axis, dtype=_same_int_dtype(x.data))
     if x._rg:
         return record(data, (x,), _cumsum_grad, (axis,))
     return Tensor(data, x.device)
@@ -254,8 +255,8 @@ def cumprod(x, axis: int = 0) -> Tensor:
 
     Its gradient is TensorFlow's, `reverse_cumsum(g * y) / x`: not finite at zeros of x."""
     x = as_tensor(x, "cumprod")
-    (axis,) = normalize_axes(axis, x.ndim, "cumprod")
-    data = x.device.xp.cumprod(x.data, axis=axis)
+    axis = check_axis(axis, x.ndim, "cumprod")
+    data = x.device.xp.cumprod(x.data, axis=axis, dtype=_same_int_dtype(x.data))
     if x._rg:
         return record(data, (x,), _cumprod_grad, (x, axis), save_output=True)
     return Tensor(data, x.device)

@@ -2,22 +2,17 @@
 broadcast_to, tile, repeat_elements, concatenate, stack, indexing; with their backward rules."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autodiff import record
 from ..devices import scatter_add
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .validate import check_axis, check_dims, check_int, check_number, check_sequence
 
 
-def _as_ints(shape, func: str) -> tuple:
-    """A target shape given as ints, tensors or a shape tensor, as a tuple of Python ints."""
-    if isinstance(shape, Tensor):
-        shape = shape.numpy().tolist()
-    try:
-        return tuple(int(n) for n in (shape if isinstance(shape, (list, tuple)) else (shape,)))
-    except (TypeError, ValueError):
-        raise TypeError(f"{func}: expected a shape of integers, got {shape!r}") from None
 
 
 def _reshape_grad(g, y, needs, in_shape):
@@ -28,14 +23,17 @@ def _reshape_grad(g, y, needs, in_shape):
 def reshape(x, shape) -> Tensor:
     """Keras: `K.reshape(x, shape)`. Reshapes to `shape` (one dimension may be -1)."""
     x = as_tensor(x, "reshape")
-    target = _as_ints(shape, "reshape")
+    target = check_dims(shape, "reshape", minimum=-1)
     if target == x.shape:
         return x
     try:
         data = x.data.reshape(target)
     except ValueError:
+        data = None
+    if data is None or target.count(-1) > 1:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
-                         f"elements) to {target}; expected the same number of elements") from None
+                         f"elements) to {target}; expected the same number of elements (and "
+                         "at most one -1, which must be inferable)")
     if x._rg:
         return record(data, (x,), _reshape_grad, (x.shape,))
     return Tensor(data, x.device)
@@ -49,7 +47,7 @@ def _broadcast_grad(g, y, needs, in_shape):
 def broadcast_to(x, shape) -> Tensor:
     """Broadcasts `x` to `shape` (NumPy rules); a view, no copy."""
     x = as_tensor(x, "broadcast_to")
-    shape = _as_ints(shape, "broadcast_to")
+    shape = check_dims(shape, "broadcast_to")
     if x.shape == shape:
         return x
     try:
@@ -69,7 +67,7 @@ def _permute_grad(g, y, needs, pattern):
 def permute_dimensions(x, pattern) -> Tensor:
     """Keras: `K.permute_dimensions(x, pattern)`. Permutes axes, e.g. `(0, 2, 1)`."""
     x = as_tensor(x, "permute_dimensions")
-    pattern = tuple(int(p) for p in pattern)
+    pattern = check_dims(pattern, "permute_dimensions", "pattern")
     if sorted(pattern) != list(range(x.ndim)):
         raise ValueError(f"permute_dimensions: pattern {pattern} is not a permutation of the "
                          f"{x.ndim} axes of a tensor of shape {x.shape}")
@@ -97,10 +95,7 @@ def swap_last_axes(x: Tensor) -> Tensor:
 def expand_dims(x, axis: int = -1) -> Tensor:
     """Keras: `K.expand_dims(x, axis=-1)`. Adds a size-1 axis at `axis`."""
     x = as_tensor(x, "expand_dims")
-    if not -x.ndim - 1 <= axis <= x.ndim:
-        raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of rank "
-                         f"{x.ndim}; expected an axis in [{-x.ndim - 1}, {x.ndim}]")
-    axis = axis % (x.ndim + 1)
+    axis = check_axis(axis, x.ndim + 1, "expand_dims")  # axes of the result
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -116,7 +111,7 @@ def tile(x, n) -> Tensor:
 
     As in Keras (`tf.tile`), `n` needs one entry per axis; an int `n` is allowed for 1-D `x`."""
     x = as_tensor(x, "tile")
-    reps = _as_ints(n, "tile")
+    reps = check_dims(n, "tile", "n")
     if len(reps) != x.ndim:
         raise ValueError(f"tile: n={n!r} has {len(reps)} entries but x has shape {x.shape}; "
                          f"expected one repetition count per axis ({x.ndim})")
@@ -138,18 +133,16 @@ def repeat_elements(x, rep: int, axis: int) -> Tensor:
     """Keras: `K.repeat_elements(x, rep, axis)`. Repeats each element `rep` times along `axis`,
     like `np.repeat`: `[1, 2]` with rep 2 gives `[1, 1, 2, 2]`."""
     x = as_tensor(x, "repeat_elements")
-    axis = normalize_axes(axis, x.ndim, "repeat_elements")[0]
-    rep = int(rep)
-    if rep < 0:
-        raise ValueError(f"repeat_elements: rep must be >= 0, got {rep}")
+    axis = check_axis(axis, x.ndim, "repeat_elements")
+    rep = check_int(rep, "repeat_elements", "rep", 0)
     data = x.device.xp.repeat(x.data, rep, axis=axis)
     if x._rg:
         return record(data, (x,), _repeat_grad, (x.shape, rep, axis))
     return Tensor(data, x.device)
 
 
-def _same_device(tensors: list, func: str) -> list:
-    tensors = [as_tensor(t, func) for t in tensors]
+def _same_device(tensors, func: str) -> list:
+    tensors = [as_tensor(t, func) for t in check_sequence(tensors, func, "tensors")]
     if not tensors:
         raise ValueError(f"{func}: expected a non-empty list of tensors")
     first = tensors[0].device
@@ -173,13 +166,13 @@ def _concatenate_grad(g, y, needs, axis, sizes):
 def concatenate(tensors, axis: int = -1) -> Tensor:
     """Keras: `K.concatenate(tensors, axis=-1)`. Joins tensors along `axis`; their other
     dimensions must agree."""
-    tensors = _same_device(list(tensors), "concatenate")
+    tensors = _same_device(tensors, "concatenate")
     ndim = tensors[0].ndim
     for t in tensors:
         if t.ndim != ndim:
             raise ValueError(f"concatenate: tensors of ranks {[t.ndim for t in tensors]} "
                              f"(shapes {[t.shape for t in tensors]}); expected equal ranks")
-    axis = normalize_axes(axis, ndim, "concatenate")[0]
+    axis = check_axis(axis, ndim, "concatenate")
     rest = [t.shape[:axis] + t.shape[axis + 1:] for t in tensors]
     if any(r != rest[0] for r in rest):
         raise ValueError(f"concatenate: shapes {[t.shape for t in tensors]} differ outside axis "
@@ -202,15 +195,15 @@ def stack(x, axis: int = 0) -> Tensor:
     if isinstance(x, Tensor):
         if x.ndim == 0:
             raise ValueError("stack: cannot unstack a 0-d tensor; expected a list or rank >= 1")
-        axis = normalize_axes(axis, x.ndim, "stack")[0]
+        axis = check_axis(axis, x.ndim, "stack")
         pattern = list(range(1, x.ndim))
         pattern.insert(axis, 0)
         return permute_dimensions(x, pattern)
-    tensors = _same_device(list(x), "stack")
+    tensors = _same_device(x, "stack")
     shapes = [t.shape for t in tensors]
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"stack: tensors of shapes {shapes}; expected equal shapes")
-    axis = normalize_axes(axis, len(shapes[0]) + 1, "stack")[0]
+    axis = check_axis(axis, len(shapes[0]) + 1, "stack")
     data = tensors[0].device.xp.stack([t.data for t in tensors], axis=axis)
     return record(data, tensors, _stack_grad, (axis,))
 
@@ -272,7 +265,7 @@ from .reduce import normalize_axes, sum  # noqa: E402
 def squeeze(x, axis: int) -> Tensor:
     """Keras: `K.squeeze(x, axis)`. Removes the size-1 dimension at `axis`."""
     x = as_tensor(x, "squeeze")
-    (axis,) = normalize_axes(axis, x.ndim, "squeeze")
+    axis = check_axis(axis, x.ndim, "squeeze")
     if x.shape[axis] != 1:
         raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}; "
                          "expected 1")
@@ -282,14 +275,18 @@ def squeeze(x, axis: int) -> Tensor:
 @traced
 def flatten(x) -> Tensor:
     """Keras: `K.flatten(x)`. A 1-D tensor of all the values."""
-    return reshape(x, (-1,))
+    x = as_tensor(x, "flatten")
+    return reshape(x, (x.size,))
 
 
 @traced
 def batch_flatten(x) -> Tensor:
     """Keras: `K.batch_flatten(x)`. `(batch, ...)` to `(batch, product of the rest)`."""
     x = as_tensor(x, "batch_flatten")
-    return reshape(x, (x.shape[0], -1) if x.ndim else (1, 1))
+    if x.ndim == 0:
+        return reshape(x, (1, 1))
+    # explicit sizes: -1 cannot be inferred for an empty batch, e.g. (0, 3)
+    return reshape(x, (x.shape[0], math.prod(x.shape[1:])))
 
 
 @traced
@@ -297,7 +294,9 @@ def reverse(x, axes) -> Tensor:
     """Keras: `K.reverse(x, axes)`. Reverses the order of the values along `axes` (an int or a
     list of ints)."""
     x = as_tensor(x, "reverse")
-    axes = normalize_axes(axes, x.ndim, "reverse")
+    if axes is None:  # tf.reverse needs the axes
+        raise TypeError("reverse: axes must be an int or a list of ints, got None")
+    axes = normalize_axes(axes, x.ndim, "reverse", "axes")
     return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
 
 
@@ -309,9 +308,11 @@ def gather(reference, indices) -> Tensor:
     indices = as_tensor(indices, "gather", device=reference.device)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"gather: expected integer indices, got {indices.dtype.name}")
+    if reference.ndim == 0:
+        raise ValueError("gather: expected a reference of rank >= 1, got a scalar")
     bad = (indices.data < 0) | (indices.data >= reference.shape[0])
     if bool(bad.any()):
-        raise IndexError(f"gather: indices must be in [0, {reference.shape[0]}) for a reference "
+        raise ValueError(f"gather: indices must be in [0, {reference.shape[0]}) for a reference "
                          f"of shape {reference.shape}")
     return reference[indices]
 
@@ -319,6 +320,10 @@ def gather(reference, indices) -> Tensor:
 def arange(start, stop=None, step=1, dtype="int32") -> Tensor:
     """Keras: `K.arange(start, stop=None, step=1, dtype='int32')`. Evenly spaced values in
     [start, stop); with one argument, [0, start) (a negative start gives an empty tensor)."""
+    start = check_number(start, "arange", "start")
+    stop = None if stop is None else check_number(stop, "arange", "stop")
+    if check_number(step, "arange", "step") == 0:
+        raise ValueError("arange: step must not be 0")
     if stop is None and start < 0:
         start = 0
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
@@ -333,8 +338,9 @@ def one_hot(indices, num_classes: int) -> Tensor:
     indices = as_tensor(indices, "one_hot")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer indices, got {indices.dtype.name}")
+    num_classes = check_int(num_classes, "one_hot", "num_classes", 0)
     xp = indices.device.xp
-    data = (indices.data[..., None] == xp.arange(int(num_classes))).astype(np.float32)
+    data = (indices.data[..., None] == xp.arange(num_classes)).astype(np.float32)
     return Tensor(data, indices.device)
 
 
@@ -344,7 +350,7 @@ def repeat(x, n: int) -> Tensor:
     x = as_tensor(x, "repeat")
     if x.ndim != 2:
         raise ValueError(f"repeat: expected a 2-D tensor, got shape {x.shape}")
-    return tile(expand_dims(x, 1), (1, int(n), 1))
+    return tile(expand_dims(x, 1), (1, check_int(n, "repeat", "n", 0), 1))
 
 
 def _pad_grad(g, y, needs, widths):
@@ -369,12 +375,19 @@ def _spatial_padding(x, padding, data_format, rank: int, func: str) -> Tensor:
     x = as_tensor(x, func)
     if x.ndim != rank:
         raise ValueError(f"{func}: expected a {rank}-D tensor, got shape {x.shape}")
-    padding = [tuple(p) for p in padding]
-    if len(padding) != rank - 2 or any(len(p) != 2 for p in padding):
-        raise ValueError(f"{func}: expected {rank - 2} (before, after) pairs, got {padding}")
+    padding = _padding_pairs(padding, rank - 2, func)
     if check_data_format(data_format, func) == "channels_first":
         return pad(x, [(0, 0), (0, 0), *padding])
     return pad(x, [(0, 0), *padding, (0, 0)])
+
+
+def _padding_pairs(padding, count: int, func: str) -> list:
+    """`count` (before, after) pairs of sizes >= 0."""
+    expected = f"{count} (before, after) pairs of ints >= 0"
+    if not isinstance(padding, (list, tuple)) or len(padding) != count or \
+            not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
+        raise ValueError(f"{func}: padding must be {expected}, got {padding!r}")
+    return [check_dims(tuple(p), func, "padding") for p in padding]
 
 
 @traced
@@ -411,6 +424,10 @@ def _bilinear_matrix(size: int, factor: int) -> np.ndarray:
 
 
 def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
+    if x.ndim != len(spatial_axes) + 2:
+        raise ValueError(f"{func}: expected a {len(spatial_axes) + 2}-D tensor, got shape "
+                         f"{x.shape}")
+    factors = [check_int(f, func, "factor", 1) for f in factors]
     if interpolation == "nearest":
         for axis, factor in zip(spatial_axes, factors):
             x = repeat_elements(x, int(factor), axis)
@@ -457,6 +474,8 @@ def bias_add(x, bias, data_format=None) -> Tensor:
     (or of x's shape without the batch axis, channels last)."""
     x, bias = as_tensor(x, "bias_add"), as_tensor(bias, "bias_add")
     data_format = check_data_format(data_format, "bias_add")
+    if x.ndim < 2:  # as tf.nn.bias_add
+        raise ValueError(f"bias_add: expected x of rank >= 2, got shape {x.shape}")
     if bias.ndim not in (1, x.ndim - 1):
         raise ValueError(f"bias_add: unexpected bias dimensions {bias.ndim} (shape "
                          f"{bias.shape}); expected 1 or {x.ndim - 1}")

@@ -7,7 +7,8 @@ from ..autodiff import record
 from ..config import floatx
 from ..symbolic import Symbol
 from ..symbolic import traced
-from ..tensor import Tensor, Variable, as_tensor
+from ..tensor import Tensor, Variable, as_tensor, to_array
+from .validate import check_int, check_number, check_sequence, type_name
 
 
 def _value(x, func: str) -> np.ndarray:
@@ -29,12 +30,13 @@ def get_value(x) -> np.ndarray:
 
 def batch_get_value(tensors) -> list:
     """Keras: `K.batch_get_value(tensors)`. The values of a list of tensors, as NumPy arrays."""
-    return [get_value(t) for t in tensors]
+    return [_value(t, "batch_get_value") for t in check_sequence(tensors, "batch_get_value",
+                                                                 "tensors")]
 
 
 def _variable(x, func: str) -> Variable:
     if not isinstance(x, Variable):
-        raise TypeError(f"{func}: expected a variable, got {type(x).__name__}")
+        raise TypeError(f"{func}: expected a variable, got {type_name(x)}")
     return x
 
 
@@ -45,9 +47,19 @@ def set_value(x, value) -> None:
 
 
 def batch_set_value(tuples) -> None:
-    """Keras: `K.batch_set_value(tuples)`. Sets several variables: `[(variable, value), ...]`."""
-    for x, value in tuples:
-        set_value(x, value)
+    """Keras: `K.batch_set_value(tuples)`. Sets several variables: `[(variable, value), ...]`.
+
+    All or nothing: every pair is checked before any variable is assigned."""
+    func = "batch_set_value"
+    pairs = check_sequence(tuples, func, "tuples")
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"{func}: expected (variable, value) pairs, got {type_name(pair)}"
+                            + (f" of length {len(pair)}" if isinstance(pair, (list, tuple))
+                               else ""))
+    new_values = [_variable(x, func).prepared_value(value, func) for x, value in pairs]
+    for (x, _), new in zip(pairs, new_values):
+        x.data = new
 
 
 def _variable_spec(x, *args):
@@ -80,6 +92,7 @@ def moving_average_update(x, value, momentum) -> Variable:
     `x = x * momentum + value * (1 - momentum)`, computed as Keras 2 (TF2) does:
     `x -= (x - value) * (1 - momentum)`; returns `x`."""
     x = _variable(x, "moving_average_update")
+    momentum = check_number(momentum, "moving_average_update", "momentum")
     value = x._checked_value(value, "moving_average_update")
     return x.assign(x.data - (x.data - value) * (1 - momentum), "moving_average_update")
 
@@ -89,7 +102,7 @@ def cast_to_floatx(x):
     """Keras: `K.cast_to_floatx(x)`. A NumPy array (or tensor, for tensors) of dtype floatx."""
     if isinstance(x, Tensor):
         return cast(x, floatx())
-    return np.asarray(x, dtype=floatx())
+    return to_array(x, floatx(), "cast_to_floatx")
 
 
 def _identity_grad(g, y, needs):
@@ -102,6 +115,9 @@ def print_tensor(x, message: str = "", summarize: int = 3) -> Tensor:
     `x` (the first and last `summarize` entries of long axes), and returns a tensor equal to `x`
     (gradients pass through)."""
     x = as_tensor(x, "print_tensor")
+    if not isinstance(message, str):
+        raise TypeError(f"print_tensor: message must be a str, got {type_name(message)}")
+    summarize = check_int(summarize, "print_tensor", "summarize", -1)
     with np.printoptions(threshold=2 * summarize, edgeitems=summarize):
         print(*([message] if message else []), x.numpy())
     return record(x.data, (x,), _identity_grad)
