@@ -251,6 +251,9 @@ def gradients(loss: Tensor, variables) -> list:
         themselves be differentiated (Hessian-vector products); that costs nothing unless used.
     """
     single = isinstance(variables, (Tensor, symbolic.Symbol))
+    if not single and not isinstance(variables, (list, tuple)):
+        raise TypeError(f"gradients: variables must be a tensor or a list of tensors, got "
+                        f"{type(variables).__name__}")
     sources = [variables] if single else list(variables)
     if isinstance(loss, symbolic.Symbol):  # graph mode: gradients computed when fed
         from . import graph  # noqa: PLC0415 (graph imports the ops, which import this module)

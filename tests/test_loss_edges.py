@@ -31,3 +31,15 @@ def test_crossentropy_of_an_integer_output_names_itself(func, from_logits):
     output = K.variable(np.array([[1, 0]]), dtype="int32")
     with pytest.raises(TypeError, match=rf"^{func.__name__}: expected a float output.*int32"):
         func(K.constant([[1.0, 0.0]]), output, from_logits=from_logits)
+
+
+def test_sparse_crossentropy_takes_whole_float_targets_and_refuses_fractions():
+    """Keras casts float targets to int64: whole values are class indices (labels often come
+    as floats); a fraction would be truncated silently, so it is an error here."""
+    z = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+    want = -np.log(np.exp(z[[0, 1], [0, 2]]) / np.exp(z).sum(-1))
+    got = K.eval(K.sparse_categorical_crossentropy(np.array([0.0, 2.0]), K.constant(z, "float64"),
+                                                   from_logits=True))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="^sparse_categorical_crossentropy: targets must be whole"):
+        K.sparse_categorical_crossentropy(np.array([0.5, 2.0]), K.constant(z))

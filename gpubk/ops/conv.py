@@ -17,13 +17,27 @@ from ..autodiff import record
 from ..config import check_data_format
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .validate import check_int
 
 
 def _tuple(value, n: int, name: str, func: str) -> tuple:
+    """A size per spatial axis (one int for all, or n of them), each at least 1."""
     values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
-    if len(values) != n or any(int(v) < 1 for v in values):
+    if len(values) != n:
         raise ValueError(f"{func}: {name} must be {n} positive integer(s), got {value!r}")
-    return tuple(int(v) for v in values)
+    return tuple(check_int(v, func, name, minimum=1) for v in values)
+
+
+def _output_shape(value, n: int, func: str, batch: bool) -> tuple:
+    """`output_shape`: n sizes (a list, tuple or concrete tensor); with `batch`, the first may be
+    None, as Keras allows."""
+    if isinstance(value, Tensor):
+        value = value.numpy().tolist()
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise TypeError(f"{func}: output_shape must be a list or tuple of {n} sizes, got "
+                        f"{value!r}")
+    return tuple(v if batch and i == 0 and v is None else
+                 check_int(v, func, "output_shape", minimum=0) for i, v in enumerate(value))
 
 
 def _windows(xp, data, kernel, strides, dilation):
@@ -187,7 +201,7 @@ def conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding="valid",
     x = as_tensor(x, "conv2d_transpose")
     data_format = check_data_format(data_format, "conv2d_transpose")
     x = _channels_last(x, data_format)
-    out = tuple(output_shape)
+    out = output_shape = _output_shape(output_shape, 4, "conv2d_transpose", batch=True)
     if data_format == "channels_first":
         out = (out[0], out[2], out[3], out[1])
     size = kernel.shape[:2]
@@ -296,8 +310,9 @@ def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format
     """Keras: `K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape,
     data_format=None)`. A 2-D convolution with separate weights at each output position;
     kernel (rows * cols of the output, kernel rows * cols * in, filters)."""
-    return _local_conv(inputs, kernel, kernel_size, strides, output_shape, data_format, 2,
-                       "local_conv2d")
+    return _local_conv(inputs, kernel, kernel_size, strides,
+                       _output_shape(output_shape, 2, "local_conv2d", batch=False), data_format,
+                       2, "local_conv2d")
 
 
 def _first_max_grad(g, y, needs, p, window_axes):

@@ -16,6 +16,7 @@ from ..autodiff import composition_grads, record, recording
 from ..config import epsilon
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .validate import check_number
 
 
 def _probs_composed(target, output, axis: int, eps: float) -> Tensor:
@@ -67,6 +68,15 @@ def _logits_of(output: Tensor, from_logits: bool, activation, func: str) -> tupl
     return output._logits[1], True
 
 
+def _broadcast_shape(target: Tensor, output: Tensor, func: str) -> tuple:
+    """The shape target and output broadcast to, or a ValueError naming `func`."""
+    try:
+        return np.broadcast_shapes(target.shape, output.shape)
+    except ValueError:
+        raise ValueError(f"{func}: target shape {target.shape} and output shape {output.shape} "
+                         "do not match; expected equal (or broadcastable) shapes") from None
+
+
 def _float_output(output: Tensor, func: str) -> Tensor:
     if output.dtype.kind != "f":
         raise TypeError(f"{func}: expected a float output (probabilities or logits), got "
@@ -110,12 +120,7 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
     if target.device is not output.device:
         raise ValueError(f"categorical_crossentropy: target is on {target.device.name} but "
                          f"output is on {output.device.name}")
-    try:
-        full = np.broadcast_shapes(target.shape, output.shape)
-    except ValueError:
-        raise ValueError(f"categorical_crossentropy: target shape {target.shape} and output "
-                         f"shape {output.shape} do not match; expected equal (or "
-                         "broadcastable) shapes") from None
+    full = _broadcast_shape(target, output, "categorical_crossentropy")
     axis = normalize_axes(axis, len(full), "categorical_crossentropy")[0]
     output, from_logits = _logits_of(output, from_logits, softmax, "categorical_crossentropy")
     _float_output(output, "categorical_crossentropy")
@@ -146,6 +151,7 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     target = as_tensor(target, "binary_crossentropy", dtype=output.dtype, device=output.device)
     output, from_logits = _logits_of(output, from_logits, sigmoid, "binary_crossentropy")
     _float_output(output, "binary_crossentropy")
+    _broadcast_shape(target, output, "binary_crossentropy")
     if from_logits:
         return _sigmoid_crossentropy(target, output)
     eps = epsilon()
@@ -167,6 +173,11 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     if target.dtype.kind not in "iuf":
         raise TypeError(f"sparse_categorical_crossentropy: expected integer targets, got "
                         f"{target.dtype.name}")
+    # Keras casts float targets to int64, which would silently truncate 0.5 to class 0.
+    if target.dtype.kind == "f" and bool((target.data != target.device.xp.trunc(
+            target.data)).any()):
+        raise ValueError("sparse_categorical_crossentropy: targets must be whole class indices, "
+                         f"got non-integer values in a {target.dtype.name} target")
     target = cast(target, "int64")
     output, from_logits = _logits_of(output, from_logits, softmax,
                                      "sparse_categorical_crossentropy")
@@ -205,6 +216,9 @@ def binary_focal_crossentropy(target, output, apply_class_balancing: bool = Fals
                            "binary_focal_crossentropy")
     target = as_tensor(target, "binary_focal_crossentropy", dtype=output.dtype,
                        device=output.device)
+    _broadcast_shape(target, output, "binary_focal_crossentropy")
+    alpha = check_number(alpha, "binary_focal_crossentropy", "alpha")
+    gamma = check_number(gamma, "binary_focal_crossentropy", "gamma")
     p = sigmoid(output) if from_logits else output
     p_t = target * p + (1.0 - target) * (1.0 - p)
     focal = pow(1.0 - p_t, gamma) * binary_crossentropy(target, output, from_logits)
@@ -227,6 +241,10 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
                          f"output shape {output.shape}; expected equal shapes")
     output, from_logits = _logits_of(output, from_logits, softmax,
                                      "categorical_focal_crossentropy")
+    axis = normalize_axes(axis, output.ndim, "categorical_focal_crossentropy")[0]
+    if not isinstance(alpha, (list, tuple, np.ndarray, Tensor)):  # Keras: a scalar or per class
+        alpha = check_number(alpha, "categorical_focal_crossentropy", "alpha")
+    gamma = check_number(gamma, "categorical_focal_crossentropy", "gamma")
     if from_logits:
         output = softmax_any_rank(output, axis)
     output = output / sum(output, axis=axis, keepdims=True)

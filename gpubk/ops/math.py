@@ -15,6 +15,7 @@ from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor, to_array
+from .validate import check_number
 
 
 # -- operands --------------------------------------------------------------------------------
@@ -251,6 +252,13 @@ def _clip_grad(g, y, needs, x, low, high):
     return (where(outside, zeros_like_data(g), g),)
 
 
+def _clip_bound(value, unbounded: float, name: str):
+    """A bound of `clip`: None (unbounded), a number, or a tensor."""
+    if value is None:
+        return unbounded
+    return value if isinstance(value, Tensor) else check_number(value, "clip", name)
+
+
 @traced
 def clip(x, min_value, max_value) -> Tensor:
     """Keras: `K.clip(x, min_value, max_value)`. Elementwise clipping to [min, max].
@@ -259,8 +267,8 @@ def clip(x, min_value, max_value) -> Tensor:
     The gradient passes where `min <= x <= max`, bounds included (as `tf.clip_by_value`).
     """
     x = as_tensor(x, "clip")
-    low = -np.inf if min_value is None else min_value
-    high = np.inf if max_value is None else max_value
+    low, high = _clip_bound(min_value, -np.inf, "min_value"), \
+        _clip_bound(max_value, np.inf, "max_value")
     if isinstance(high, (int, float)) and isinstance(low, (int, float)) and high < low:
         high = low
     data = x.device.xp.clip(x.data, low, high)
@@ -358,7 +366,12 @@ def where(condition, x, y) -> Tensor:
     """Elementwise `x` where `condition` else `y` (all three of one shape after broadcasting)."""
     x, y = operands(x, y, "where")
     condition = as_tensor(condition, "where", device=x.device)
-    data = x.device.xp.where(condition.data, x.data, y.data)
+    try:
+        data = x.device.xp.where(condition.data, x.data, y.data)
+    except ValueError:
+        raise ValueError(f"where: condition of shape {condition.shape}, x of shape {x.shape} "
+                         f"and y of shape {y.shape} do not broadcast; expected equal or size-1 "
+                         "dims") from None
     if x._rg or y._rg:
         if data.shape != x.shape or data.shape != y.shape:
             x, y = broadcast_to(x, data.shape), broadcast_to(y, data.shape)

@@ -9,6 +9,7 @@ from ..autodiff import composition_grads, record, recording
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .reduce import normalize_axes
+from .validate import check_number
 
 
 def _softmax_grad(g, y, needs, axis):
@@ -119,8 +120,10 @@ def relu(x, alpha: float = 0.0, max_value=None, threshold: float = 0.0) -> Tenso
     when only `alpha` is set (slope `alpha` at 0), `tf.nn.relu6` for `max_value=6` without a
     threshold (0 at 0 and at 6), else relu (0 at the threshold) clipped by
     `tf.clip_by_value` (1 at `max_value`)."""
-    alpha, threshold = float(alpha), float(threshold)
-    low, high = (-math.inf, math.inf) if max_value is None else (0.0, float(max_value))
+    alpha = float(check_number(alpha, "relu", "alpha"))
+    threshold = float(check_number(threshold, "relu", "threshold"))
+    low, high = (-math.inf, math.inf) if max_value is None else (
+        0.0, float(check_number(max_value, "relu", "max_value")))
     top_open = high == 6.0 and threshold == 0.0  # Keras 2 calls tf.nn.relu6 here
     return _activation(x, "relu", kernels.elementwise.RELU,
                        params=(alpha, low, high, threshold, top_open))
@@ -154,7 +157,7 @@ def tanh(x) -> Tensor:
 def elu(x, alpha: float = 1.0) -> Tensor:
     """Keras: `K.elu(x, alpha=1.0)`. `x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise; the
     gradient at 0 is `alpha`, as TensorFlow's."""
-    alpha = float(alpha)
+    alpha = float(check_number(alpha, "elu", "alpha"))
     return _activation(
         x, "elu", kernels.elementwise.ELU,
         composition=lambda v: where(greater(v, 0), v, alpha * (exp(clip(v, None, 0.0)) - 1.0)),
@@ -179,7 +182,8 @@ def softsign(x) -> Tensor:
 def l2_normalize(x, axis=None) -> Tensor:
     """Keras: `K.l2_normalize(x, axis=None)`. `x / sqrt(max(sum(x ** 2, axis), 1e-12))`."""
     x = as_tensor(x, "l2_normalize")
-    return x / sqrt(maximum(sum(square(x), axis=axis, keepdims=True), 1e-12))
+    axes = normalize_axes(axis, x.ndim, "l2_normalize")
+    return x / sqrt(maximum(sum(square(x), axis=axes, keepdims=True), 1e-12))
 
 
 def _log_softmax_grad(g, y, needs, axis):
