@@ -63,6 +63,15 @@ def test_logsumexp_is_stable(device):
     assert K.eval(K.logsumexp(f64(a), axis=1, keepdims=True)).shape == (3, 1)
 
 
+def test_logsumexp_of_infinite_rows_is_tensorflows(device, recwarn):
+    """tf.reduce_logsumexp takes out only a finite maximum: a row of -inf gives -inf, +inf
+    gives inf, NaN gives NaN (never inf - inf), with no warning."""
+    inf = np.inf
+    a = np.array([[-inf, -inf], [0.0, -inf], [inf, 1.0], [np.nan, 1.0]])
+    np.testing.assert_array_equal(K.eval(K.logsumexp(f64(a), axis=1)), [-inf, 0.0, inf, np.nan])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_logical_and_arg_reductions(device, rng):
     a = rng.standard_normal((3, 4))
     x = f64(a)

@@ -175,11 +175,13 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     computed without overflow (the maximum is taken out first)."""
     x = as_tensor(x, "logsumexp")
     axis = normalize_axes(axis, x.ndim, "logsumexp")
-    top = stop_gradient(max(x, axis=axis, keepdims=True))  # cancels out of the gradient
-    top = where(equal(top, top), top, zeros_like_data(top))  # a NaN maximum stays in x
-    out = log(sum(exp(x - top), axis=axis, keepdims=True)) + top
-    return out if keepdims else reshape(out, _drop_axes(out.shape, normalize_axes(
-        axis, x.ndim, "logsumexp")))
+    # The maximum cancels out of the gradient. As tf.reduce_logsumexp, a non-finite maximum is
+    # not taken out (all -inf rows give -inf, a +inf gives inf, NaN stays NaN; never inf - inf).
+    top = max(x, axis=axis, keepdims=True).data
+    top = Tensor(x.device.xp.where(x.device.xp.isfinite(top), top, 0), x.device)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf rows
+        out = log(sum(exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else reshape(out, _drop_axes(out.shape, axis))
 
 
 def _drop_axes(shape: tuple, axes) -> tuple:
@@ -262,6 +264,5 @@ def cumprod(x, axis: int = 0) -> Tensor:
     return Tensor(data, x.device)
 
 
-from ..autodiff import stop_gradient  # noqa: E402
-from .math import cast, equal, exp, log, sqrt, where, zeros_like_data  # noqa: E402
+from .math import cast, equal, exp, log, sqrt  # noqa: E402
 from .shape import broadcast_to, reshape  # noqa: E402
