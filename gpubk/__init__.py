@@ -21,8 +21,8 @@ from .ops.conv import (
     conv1d, conv2d, conv2d_transpose, conv3d, depthwise_conv2d, local_conv1d, local_conv2d,
     pool2d, pool3d, separable_conv2d)
 from .ops.creation import (
-    constant, eye, ones, ones_like, random_normal_variable, random_uniform_variable, to_device,
-    variable, zeros, zeros_like)
+    constant, eye, from_dlpack, ones, ones_like, random_normal_variable, random_uniform_variable,
+    to_device, variable, zeros, zeros_like)
 from .ops.ctc import ctc_batch_cost, ctc_decode, ctc_label_dense_to_sparse
 from .ops.linalg import batch_dot, dot, matmul
 from .ops.losses import (

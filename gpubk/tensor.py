@@ -105,6 +105,16 @@ class Tensor(Operators):
         """Returns the value as a NumPy array (a copy from the GPU; the buffer itself on cpu)."""
         return devices._to_host(self.data)
 
+    def __dlpack__(self, **kwargs):
+        """This tensor's buffer itself (zero-copy) for `np.from_dlpack`, `torch.from_dlpack`,
+        `cupy.from_dlpack`: writes through the importer are seen here. A variable exports its
+        current buffer: a later assignment (`K.set_value`, `K.update*`, an optimizer step)
+        swaps in a new buffer, which the exported view does not see."""
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.data.__dlpack_device__()
+
     def __array__(self, dtype=None, copy=None):
         value = self.numpy()
         return value if dtype is None else value.astype(dtype, copy=False)

@@ -231,6 +231,9 @@ case("ones_like", v(), dtype="bogus")
 case("to_device", v(), "bogus")
 case("to_device", v(), None)
 bad_x("to_device", "cpu")
+case("from_dlpack", None)
+case("from_dlpack", [1.0, 2.0])
+case("from_dlpack", DICT)
 
 # -- state ------------------------------------------------------------------------------------------
 for name in ("set_value", "update", "update_add", "update_sub"):

@@ -153,4 +153,38 @@ def to_device(x, device) -> Tensor:
     return Tensor(data, dev)
 
 
+# DLPack device types (dlpack.h): where the exporter's buffer lives.
+_DLPACK_HOST = (1, 3)  # kDLCPU, kDLCUDAHost (pinned host memory)
+_DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing the memory of `obj` (zero-copy), through the DLPack protocol: a NumPy or
+    CuPy array, a PyTorch or JAX array, anything with `__dlpack__` and `__dlpack_device__`.
+
+    Host memory becomes a tensor on the current device if that device keeps its buffers on the
+    host (`cpu`, `sim`), else on `cpu`; CUDA memory becomes a tensor on `gpu:N`, the exporter's
+    device. Writes through either side are seen by the other. (gpubk's own ops never write into
+    their inputs; `K.set_value` on a variable made from it swaps in a new buffer.)
+
+    The other way round, `np.from_dlpack(t)`, `torch.from_dlpack(t)` or `cupy.from_dlpack(t)`
+    share a gpubk tensor's buffer (see `Tensor.__dlpack__`).
+    """
+    if not (hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__")):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ and "
+                        f"__dlpack_device__ (a NumPy or CuPy array, a PyTorch tensor, ...), got "
+                        f"{type(obj).__name__}")
+    kind, index = (int(v) for v in obj.__dlpack_device__())
+    if kind in _DLPACK_HOST:
+        here = devices.current()
+        dev = here if here.xp is np else devices.CPU
+        return Tensor(np.from_dlpack(obj), dev)
+    if kind in _DLPACK_CUDA:
+        dev = devices.parse(f"gpu:{index}")  # a DeviceError saying why, without CuPy or a GPU
+        with dev.context():
+            return Tensor(dev.xp.from_dlpack(obj), dev)
+    raise ValueError(f"from_dlpack: {type(obj).__name__} lives on DLPack device type {kind}; "
+                     "expected host (1, 3) or CUDA (2, 13) memory")
+
+
 from .random import draw  # noqa: E402
