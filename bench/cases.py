@@ -306,6 +306,19 @@ def graph_mlp_step(ctx, size):
                                "graph": lambda: step(feeds)}
 
 
+OFFSETS_3X3 = [(a, c) for a in range(3) for c in range(3)]
+
+
+def _pad_same_3x3(xp, x):
+    return xp.pad(xp.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+
+def _naive_conv_3x3(padded, kernel, h: int, w: int):
+    """conv2d of a 'same'-padded input with a 3x3 kernel: one matrix product per kernel offset,
+    summed (composed from array ops)."""
+    return sum(padded[:, a:a + h, c:c + w, :] @ kernel[a, c] for a, c in OFFSETS_3X3)
+
+
 def _conv_flops(batch, out_hw, kernel):
     kh, kw, cin, cout = kernel
     return 2.0 * batch * out_hw[0] * out_hw[1] * kh * kw * cin * cout
@@ -324,10 +337,8 @@ def conv2d_case(ctx, size):
         return lambda: ctx.torch.nn.functional.conv2d(tx, tk, padding=1)
 
     def naive(xp):
-        """One matrix product per kernel offset, summed: composed from array ops."""
-        padded, kernel = xp.pad(xp.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0))), xp.asarray(k)
-        return lambda: sum(padded[:, a:a + h, c:c + w, :] @ kernel[a, c]
-                           for a in range(3) for c in range(3))
+        padded, kernel = _pad_same_3x3(xp, x), xp.asarray(k)
+        return lambda: _naive_conv_3x3(padded, kernel, h, w)
 
     return _conv_flops(batch, (h, w), k.shape), ctx.implementations(
         gpubk=lambda: K.conv2d(kx, kk, padding="same"), naive=naive, torch=torch_impl)
@@ -356,5 +367,19 @@ def conv2d_grad_case(ctx, size):
         return lambda: torch.autograd.grad(torch.nn.functional.conv2d(tx, tk, padding=1),
                                            [tx, tk], tdy)
 
+    def naive(xp):
+        """The composed forward and its two gradients, one matrix product per kernel offset."""
+        padded, kernel, grad = _pad_same_3x3(xp, x), xp.asarray(k), xp.asarray(dy)
+
+        def forward_backward():
+            y = _naive_conv_3x3(padded, kernel, h, w)
+            d_padded, d_kernel = xp.zeros_like(padded), xp.empty_like(kernel)
+            for a, c in OFFSETS_3X3:
+                d_padded[:, a:a + h, c:c + w, :] += grad @ kernel[a, c].T
+                d_kernel[a, c] = xp.tensordot(padded[:, a:a + h, c:c + w, :], grad,
+                                              axes=([0, 1, 2], [0, 1, 2]))
+            return y, d_padded[:, 1:-1, 1:-1, :], d_kernel
+        return forward_backward
+
     return 3 * _conv_flops(batch, (h, w), k.shape), ctx.implementations(
-        gpubk=gpubk_impl, torch=torch_impl)
+        gpubk=gpubk_impl, naive=naive, torch=torch_impl)

@@ -132,7 +132,11 @@ def parse(name: str | Device) -> Device:
 def _pick_default() -> tuple[Device, str]:
     requested = os.environ.get("GPUBK_DEVICE", "").strip()
     if requested:
-        return parse(requested), f"GPUBK_DEVICE={requested}"
+        try:
+            return parse(requested), f"GPUBK_DEVICE={requested}"
+        except (ValueError, DeviceError) as err:  # name the variable: it may be set far away
+            raise type(err)(f"GPUBK_DEVICE={requested}: "
+                            f"{str(err).removeprefix('device: ')}") from None
     try:
         return _gpu(0), "a CUDA device is visible to CuPy"
     except DeviceError as err:

@@ -64,24 +64,36 @@ def test_bench_quick_covers_every_op_and_implementation(tmp_path):
     run = gpubk_cmd("bench", "--quick", "--json", str(path), "--plot", str(plot), timeout=600)
     assert run.returncode == 0, run.stderr
     result = json.loads(path.read_text())
-    assert result["machine"]["bandwidth_Bps"] > 0 and result["machine"]["matmul_FLOPps"] > 0
+    machine = result["machine"]
+    assert machine["bandwidth_Bps"] > 0 and machine["matmul_FLOPps"] > 0
     rows = result["rows"]
     assert not [r for r in rows if "error" in r]
-    from gpubk.bench import cases  # noqa: F401  (registers them)
+    harness.load_builtin_cases()
     for op in harness.CASES:
         found = {r["impl"] for r in rows if r["op"] == op}
         if op.startswith("function:"):  # compiled against eager, both gpubk
             assert found == {"eager", "graph"}, op
-        else:
-            assert "gpubk" in found and len(found) >= 2, op  # gpubk and at least one peer
-            if result["machine"]["torch"]:
+        else:  # gpubk and a peer that the test extra installs (a NumPy formula at least)
+            assert {"gpubk", "numpy"} <= found, op
+            if machine["torch"]:  # an optional peer: timed wherever it is installed
                 assert "torch" in found, op
-    assert "numpy" in {r["impl"] for r in rows}
     for r in rows:
-        assert r["seconds"] > 0 and r["rate"] > 0 and r["fraction_of_ceiling"] > 0
-        assert r["unit"] in ("B/s", "FLOP/s") and r["spread"] >= 0
+        assert r["seconds"] > 0 and r["spread"] >= 0 and r["noisy"] == (r["spread"] > 0.5)
+        assert r["rate"] == pytest.approx(r["work"] / r["seconds"])
+        if r["unit"] == "FLOP/s":
+            assert r["ceiling"] == machine["matmul"]
+            assert r["fraction_of_ceiling"] == pytest.approx(r["rate"] / machine["matmul_FLOPps"])
+        elif r["work"] < harness.MIN_CEILING_BYTES:  # a copy that small times call overhead
+            assert r["ceiling"] is None and r["fraction_of_ceiling"] is None
+        else:  # a copy moving the row's own bytes, measured in the same run
+            copy_rate = machine["copy_ceilings_Bps"][str(int(r["work"]))]
+            assert r["fraction_of_ceiling"] == pytest.approx(r["rate"] / copy_rate)
+            assert r["ceiling"].startswith("copy ")
+        assert r["unit"] in ("B/s", "FLOP/s")
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "softmax" in run.stdout and "of ceiling" in run.stdout
+    noisy_lines = [line for line in run.stdout.splitlines() if " noisy " in line]
+    assert len(noisy_lines) == sum(r["noisy"] for r in rows)
 
 
 def test_a_broken_case_is_an_error_row(monkeypatch):
@@ -105,15 +117,6 @@ def test_info_names_the_device():
     assert run.stdout.startswith(f"gpubk {K.__version__}")
 
 
-@pytest.mark.parametrize("args,message", [
-    (("demo", "--device", "tpu"), "gpubk demo: device: unknown device 'tpu'"),
-    (("bench", "--only", "softmax,nope"), "gpubk bench: unknown case(s) nope"),
-    (("demo", "--out", "/proc/gpubk-demo", "--epochs", "1"), "gpubk demo: cannot write to"),
-])
-def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):
-    run = gpubk_cmd(*args)
-    assert run.returncode != 0
-    assert run.stderr.strip().startswith(message) and len(run.stderr.strip().splitlines()) == 1
 
 
 def test_dockerfile_passes_the_linter():
@@ -122,3 +125,28 @@ def test_dockerfile_passes_the_linter():
     dockerfile = os.path.join(os.path.dirname(__file__), "..", "Dockerfile")
     run = subprocess.run([hadolint, dockerfile], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_convnet_demo_has_its_own_folder_and_a_plot_titled_with_the_model(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    titles = []
+    real_save_plot = demo.save_plot
+    monkeypatch.setattr(demo, "save_plot",
+                        lambda history, path, title: (titles.append(title),
+                                                      real_save_plot(history, path, title)))
+    args = types.SimpleNamespace(epochs=1, batch_size=32, hidden=128, lr=0.003, subset=100,
+                                 seed=0, out=None, device="cpu", model="cnn")
+    assert demo.main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpubk-demo-cnn"]  # not gpubk-demo
+    assert (tmp_path / "gpubk-demo-cnn" / "training.png").read_bytes()[:4] == b"\x89PNG"
+    weights = demo.load_weights(str(tmp_path / "gpubk-demo-cnn" / "weights.npz"))
+    assert weights[0].shape == (3, 3, 1, 16)
+    assert titles == ["gpubk demo: convnet conv3x3(16)-pool-conv3x3(32)-pool-dense(10) on "
+                      "scikit-learn's digits, device cpu"]
+
+
+def test_demo_training_set_size_is_what_the_cli_checks_against():
+    x_train, y_train, x_test, _ = demo.load_digits(seed=0)
+    assert len(x_train) == demo.TRAIN_IMAGES == 1797 - 360 and len(x_test) == 360
+    assert len(demo.load_digits(seed=0, subset=100)[0]) == 100
