@@ -36,6 +36,7 @@ from numba import cuda, njit, prange
 
 from .fastmath import exp, expm1, log1p, maxnum
 from .launch import ELEMENTWISE_THREADS, cpu_twin_applies, device_args
+from .precision import like
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
 USES_OUTPUT = frozenset({SIGMOID, TANH})
@@ -43,6 +44,8 @@ CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
+# Every constant is `like(v, c)`, in the type of v: float32 math for float32 (and float16)
+# inputs; the scalar parameters arrive in that type too (see `_params`).
 @cuda.jit(device=True)
 def _clamp(v, low, high):
     """v clipped to [low, high]; NaN stays NaN (both comparisons fail)."""
@@ -53,53 +56,57 @@ def _clamp(v, low, high):
 def _sigmoid(v):
     """1 / (1 + exp(-v)) from exp(-|v|), which never overflows (the simulator's math.exp would
     raise where a GPU returns inf) and keeps full precision for very negative v."""
+    one = like(v, 1.0)
     e = math.exp(-abs(v))
-    return 1.0 / (1.0 + e) if v >= 0.0 else e / (1.0 + e)  # NaN takes the second branch
+    return one / (one + e) if v >= like(v, 0.0) else e / (one + e)  # NaN: the second branch
 
 
 @cuda.jit(device=True)
 def _forward_one(op, v, alpha, low, high, threshold, top_open):
+    zero, one = like(v, 0.0), like(v, 1.0)
     if op == RELU:
-        if threshold == 0.0:  # tf.nn.relu
-            r = 0.0 if v <= 0.0 else v
+        if threshold == zero:  # tf.nn.relu
+            r = zero if v <= zero else v
         else:  # x * cast(x > threshold), as Keras 2 writes it: -inf * 0 is NaN there too
-            r = v if v > threshold else v * 0.0
+            r = v if v > threshold else v * zero
         r = _clamp(r, low, high)
         below = threshold - v
-        return r - alpha * below if below > 0.0 and alpha != 0.0 else r  # 0 * inf is NaN
+        return r - alpha * below if below > zero and alpha != zero else r  # 0 * inf is NaN
     if op == SIGMOID:
         return _sigmoid(v)
     if op == HARD_SIGMOID:
-        return _clamp(0.2 * v + 0.5, 0.0, 1.0)
+        return _clamp(like(v, 0.2) * v + like(v, 0.5), zero, one)
     if op == TANH:
         return math.tanh(v)
     if op == ELU:
-        return v if v > 0.0 else alpha * math.expm1(v)
+        return v if v > zero else alpha * math.expm1(v)
     if op == SOFTPLUS:
-        return (v if v > 0.0 else 0.0) + math.log1p(math.exp(-abs(v)))
-    return v / (1.0 + abs(v))  # SOFTSIGN
+        return (v if v > zero else zero) + math.log1p(math.exp(-abs(v)))
+    return v / (one + abs(v))  # SOFTSIGN
 
 
 @cuda.jit(device=True)
 def _backward_one(op, v, g, alpha, low, high, threshold, top_open):
     """`v` is the input, or the output for the USES_OUTPUT ops."""
+    zero, one = like(v, 0.0), like(v, 1.0)
     if op == RELU:
-        if threshold == 0.0 and high == math.inf:  # tf.nn.leaky_relu (or plain relu: alpha 0)
-            return g if v > 0.0 else g * alpha
+        if threshold == zero and high == math.inf:  # tf.nn.leaky_relu (or relu: alpha 0)
+            return g if v > zero else g * alpha
         inside = v > threshold and v >= low and (v < high if top_open else v <= high)
-        return g * ((1.0 if inside else 0.0) + (alpha if v < threshold else 0.0))
+        return g * ((one if inside else zero) + (alpha if v < threshold else zero))
     if op == SIGMOID:
-        return g * v * (1.0 - v)
+        return g * v * (one - v)
     if op == HARD_SIGMOID:
-        h = 0.2 * v + 0.5
-        return 0.0 if h < 0.0 or h > 1.0 else g * 0.2  # clip_by_value: passes at the bounds
+        h = like(v, 0.2) * v + like(v, 0.5)
+        # clip_by_value: the gradient passes at the bounds
+        return zero if h < zero or h > one else g * like(v, 0.2)
     if op == TANH:
-        return g * (1.0 - v * v)
+        return g * (one - v * v)
     if op == ELU:  # TF's EluGrad: g where elu(x) >= 0 (x = 0 and NaN too), times alpha there
-        return g if v > 0.0 else g * alpha * (math.exp(v) if v < 0.0 else 1.0)
+        return g if v > zero else g * alpha * (math.exp(v) if v < zero else one)
     if op == SOFTPLUS:
         return g * _sigmoid(v)
-    d = 1.0 + abs(v)  # SOFTSIGN
+    d = one + abs(v)  # SOFTSIGN
     return g / (d * d)
 
 
@@ -113,6 +120,16 @@ def _forward_cuda(x, out, op, alpha, low, high, threshold, top_open):
 def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold, top_open):
     for i in range(cuda.grid(1), v.shape[0], cuda.gridsize(1)):
         dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold, top_open)
+
+
+# What the launchers below pass (for the audit, gpubk.kernels.audit): flat contiguous arrays in
+# the work dtype (float16 is computed in float32), the op code, and the scalar parameters.
+LAUNCHES = {
+    "_forward_cuda": [f"void({t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
+                      for t in ("float32", "float64")],
+    "_backward_cuda": [f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
+                       for t in ("float32", "float64")],
+}
 
 
 # -- CPU twins (CPU_TWIN_OPS) ---------------------------------------------------------------------
@@ -202,6 +219,12 @@ def _work_dtype(a):
     return np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
 
 
+def _params(dtype, *values) -> tuple:
+    """The scalar parameters in the kernel's work dtype (float32 math for float32 arrays; a
+    threshold is compared in the input's precision, as TensorFlow converts it)."""
+    return tuple(dtype.type(v) for v in values)
+
+
 def _grid(n: int) -> int:
     return max(1, min((n + ELEMENTWISE_THREADS - 1) // ELEMENTWISE_THREADS, 65_535))
 
@@ -219,7 +242,7 @@ def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, thresho
         out = xp.empty_like(flat)
         args, stream = device_args(xp, flat, out)
         _forward_cuda[_grid(flat.size), ELEMENTWISE_THREADS, stream](
-            *args, op, alpha, low, high, threshold, top_open)
+            *args, op, *_params(flat.dtype, alpha, low, high, threshold), top_open)
         return out.reshape(x.shape).astype(x.dtype, copy=False)
     if _twin_applies(op, x):
         flat = _flat(xp, x, x.dtype)
@@ -241,7 +264,7 @@ def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, thr
         out = xp.empty_like(flat_v)
         args, stream = device_args(xp, flat_v, flat_g, out)
         _backward_cuda[_grid(flat_v.size), ELEMENTWISE_THREADS, stream](
-            *args, op, alpha, low, high, threshold, top_open)
+            *args, op, *_params(dtype, alpha, low, high, threshold), top_open)
         return out.reshape(v.shape).astype(v.dtype, copy=False)
     if _twin_applies(op, v):
         flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)
