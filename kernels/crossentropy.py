@@ -7,6 +7,11 @@ Gradients with respect to the output:
 - probabilities: with P = sum(p), q = p / P, c = clip(q) and a = -t / c where q is inside the
   clip (0 outside), dp = g * (a - sum(a * q)) / P;
 - logits: dz = g * (softmax(z) * sum(t) - t), i.e. softmax - target for a one-hot target.
+
+NaN and inf come out where the NumPy formulas below (`_..._xp`, Keras's) put them, on every
+path, with one convention for masked classes: a logit of -inf whose target is 0 adds 0 to the
+loss (t * log(softmax) is 0 * -inf there), so a masked class neither makes the loss NaN nor
+warns.
 """
 from __future__ import annotations
 
@@ -15,9 +20,21 @@ import math
 import numpy as np
 from numba import cuda, float64, njit, prange
 
-from .fastmath import REDUCE_FLAGS, exp, log, maxnum, minnum, row_max
+from .fastmath import REDUCE_FLAGS, clamp, exp, log, row_max
 from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
     block_row_max, block_row_sum, threads_per_row
+from .launch import clamp as cuda_clamp
+
+
+# -- shared by the CUDA and CPU kernels ----------------------------------------------------------
+def _target_term(t, shifted):
+    """t * (z - max), 0 (t itself) for a masked class: t = 0 and z = -inf, where the product
+    would be NaN. One body for the CUDA and CPU kernels."""
+    return t if (t == 0) & (shifted == -math.inf) else t * shifted
+
+
+_target_term_cuda = cuda.jit(device=True)(_target_term)
+_target_term_cpu = njit(inline="always")(_target_term)
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
@@ -28,7 +45,7 @@ def _probs_forward_cuda(t, p, loss, low, high):
     total = block_row_sum(buf, p, row)
     acc = 0.0
     for j in range(tid, n, step):
-        acc += t[row, j] * math.log(min(max(p[row, j] / total, low), high))
+        acc += t[row, j] * math.log(cuda_clamp(p[row, j] / total, low, high))
     acc = block_sum(buf, acc)
     if tid == 0:
         loss[row] = -acc
@@ -42,8 +59,7 @@ def _probs_backward_cuda(t, p, g, dp, low, high):
     dot = 0.0
     for j in range(tid, n, step):
         q = p[row, j] / total
-        if low <= q <= high:
-            dot -= t[row, j]  # a * q with a = -t / q
+        dot += -t[row, j] if low <= q <= high else 0.0 * q  # a * q, NaN where q is NaN or inf
     dot = block_sum(buf, dot)
     for j in range(tid, n, step):
         q = p[row, j] / total
@@ -62,7 +78,7 @@ def _logits_forward_cuda(t, z, loss):
     for j in range(tid, n, step):
         s += math.exp(z[row, j] - m)
         t_sum += t[row, j]
-        tz += t[row, j] * (z[row, j] - m)
+        tz += _target_term_cuda(t[row, j], z[row, j] - m)
     s = block_sum(buf, s)
     t_sum = block_sum(buf, t_sum)
     tz = block_sum(buf, tz)
@@ -100,7 +116,7 @@ def _probs_forward_cpu(t, p, loss, low, high):
         inv = pr.dtype.type(1) / total  # not 1 / total: that is float64 in Numba
         acc = pr.dtype.type(0)
         for j in range(pr.shape[0]):
-            acc += tr[j] * log(minnum(maxnum(pr[j] * inv, low), high))
+            acc += tr[j] * log(clamp(pr[j] * inv, low, high))
         loss[i] = -acc
 
 
@@ -117,7 +133,7 @@ def _probs_backward_cpu(t, p, g, dp, low, high):
         dot = zero
         for j in range(pr.shape[0]):
             q = pr[j] * inv
-            dot -= tr[j] if low <= q <= high else zero
+            dot += -tr[j] if low <= q <= high else zero * q  # a * q, NaN where q is NaN or inf
         scale = g[i] * inv
         for j in range(pr.shape[0]):
             q = pr[j] * inv
@@ -136,7 +152,7 @@ def _logits_forward_cpu(t, z, loss):
         for j in range(zr.shape[0]):
             s += exp(zr[j] - m)
             t_sum += tr[j]
-            tz += tr[j] * (zr[j] - m)
+            tz += _target_term_cpu(tr[j], zr[j] - m)
         loss[i] = t_sum * log(s) - tz
 
 
@@ -152,9 +168,9 @@ def _logits_backward_cpu(t, z, g, dz):
             out[j] = e
             s += e
             t_sum += tr[j]
-        scale = g[i] * t_sum / s
-        for j in range(zr.shape[0]):
-            out[j] = out[j] * scale - g[i] * tr[j]
+        scale = t_sum / s
+        for j in range(zr.shape[0]):  # g * (...) as the formula: g = inf gives inf, not inf - inf
+            out[j] = g[i] * (out[j] * scale - tr[j])
 
 
 # -- NumPy / CuPy --------------------------------------------------------------------------------
@@ -174,7 +190,9 @@ def _probs_backward_xp(xp, t, p, g, low, high):
 def _logits_forward_xp(xp, t, z):
     shifted = z - z.max(axis=-1, keepdims=True)
     log_s = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
-    return -(t * (shifted - log_s)).sum(axis=-1)
+    log_p = shifted - log_s
+    masked = (t == 0) & (log_p == -xp.inf)  # 0 * -inf: a masked class adds 0 (module docs)
+    return -(t * xp.where(masked, 0, log_p)).sum(axis=-1)
 
 
 def _logits_backward_xp(xp, t, z, g):

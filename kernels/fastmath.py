@@ -2,11 +2,16 @@
 
 This machine's llvmlite has no SVML, so `math.exp`/`math.log` inside a Numba loop become scalar
 libm calls (3.5-6.5x slower) and stop the loop from vectorising. These are the Cephes
-polynomials (range reduction, polynomial, exponent by bit arithmetic), inlined into the loops:
-`exp` within 1 ulp in float32 and 2 ulp in float64, `log` within 1 ulp in float32 (float64 log
-calls libm), `log1p` and `expm1` built on them; the tests check those bounds. `maxnum` and
-`minnum` are `llvm.maxnum`/`llvm.minnum`, which vectorise where Python's `max()`/`min()` (with
-their NaN branches) do not.
+polynomials (range reduction, polynomial, exponent by bit arithmetic), inlined into the loops.
+They take every float: subnormals, +-0, +-inf and NaN (NaN in, NaN out) give what NumPy gives.
+tests/test_fastmath.py checks the bounds over the whole range: `exp` within 1.03 ulp in float32
+(at most one float from the correctly rounded result) and 2 ulp in float64, subnormal results
+included; `log` within 1 ulp in float32 (float64 log calls libm); `log1p` and `expm1`, built on
+them, within 2.5 ulp in float32 and 2 ulp in float64.
+
+`maximum` (NaN propagates) and `maxnum` (NaN dropped) are `llvm.maximum`/`llvm.maxnum`, which
+vectorise in reductions where Python's `max()` does not; `clamp` keeps NaN where `min(max())`
+would lose it.
 
 Nothing here is compiled at import: each function compiles inside the kernel that calls it.
 """
@@ -24,26 +29,57 @@ from numba.extending import intrinsic, overload
 # the absence of inf or NaN, so those still propagate.
 REDUCE_FLAGS = {"reassoc", "contract", "arcp", "nsz"}
 
+# exp, log, log1p and expm1 compile with these options whatever the calling kernel's: the
+# kernel's "reassoc" would let LLVM fold the two-step range reductions below into one product
+# (exp in float64 was 200 ulp off inside the kernels), and its "python" error model would put a
+# raising branch on each division. LLVM still inlines them into the kernel's loops.
+_OWN_OPTIONS = {"fastmath": {"contract"}, "error_model": "numpy"}
 
-@intrinsic
-def _f32_from_bits(typingctx, bits):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
 
-
-@intrinsic
-def _bits_from_f32(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.int32(types.float32), codegen
+# Bit arithmetic as intrinsics, in the float's own integer width (Numba widens int32 arithmetic
+# to int64), and without float-to-int conversions (undefined for NaN).
+_FORMAT = {32: (23, 127, 0x4B400000), 64: (52, 1023, 0x4338000000000000)}  # mantissa bits,
+# exponent bias, and the bits of the shifter 1.5 * 2**(mantissa bits) used by _exp32/_exp64
 
 
 @intrinsic
-def _f64_from_bits(typingctx, bits):
+def _scale_by_shifter(typingctx, p, shifted):
+    """p * 2**n, where `shifted` = n + 1.5 * 2**(mantissa bits) holds the integer n in its low
+    mantissa bits. The power goes in two factors, 2**(n >> 1) * 2**(n - (n >> 1)), normal floats
+    for any n of exp's clamped range (well inside |n| < 2 * bias): p (about 1) times the first
+    is exact, so the result rounds once, into the subnormals too, and overflows to inf only when
+    p * 2**n does."""
+    if not (isinstance(p, types.Float) and p == shifted):
+        return None
+    mantissa, bias, magic = _FORMAT[p.bitwidth]
+
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
+        fty = args[0].type
+        ity = ir.IntType(p.bitwidth)
+        n = builder.sub(builder.bitcast(args[1], ity), ity(magic))
+        half = builder.ashr(n, ity(1))
+        result = args[0]
+        for part in (half, builder.sub(n, half)):
+            power = builder.shl(builder.add(part, ity(bias)), ity(mantissa))
+            result = builder.fmul(result, builder.bitcast(power, fty))
+        return result
+    return p(p, shifted), codegen
+
+
+@intrinsic
+def _frexp32(typingctx, x):
+    """(m, e) with x = m * 2**e, m in [0.5, 1), for a positive normal float32 x."""
+    if x != types.float32:
+        return None
+    ret = types.UniTuple(types.float32, 2)
+
+    def codegen(context, builder, signature, args):
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        bits = builder.bitcast(args[0], i32)
+        e = builder.sitofp(builder.sub(builder.lshr(bits, i32(23)), i32(126)), f32)
+        m = builder.or_(builder.and_(bits, i32(0x007FFFFF)), i32(0x3F000000))
+        return context.make_tuple(builder, ret, (builder.bitcast(m, f32), e))
+    return ret(x), codegen
 
 
 def _llvm_binary(name: str):
@@ -62,8 +98,8 @@ def _llvm_binary(name: str):
     return call
 
 
-maxnum = _llvm_binary("maxnum")  # max(a, b), vectorisable in reductions
-minnum = _llvm_binary("minnum")
+maxnum = _llvm_binary("maxnum")  # max(a, b), NaN dropped: maxnum(NaN, 1) = 1
+maximum = _llvm_binary("maximum")  # max(a, b), NaN propagated; both vectorise in reductions
 
 
 @njit(inline="always", fastmath=REDUCE_FLAGS)
@@ -71,15 +107,30 @@ def row_max(row):
     """The largest value of a 1-D row (NaN propagates), as a vectorised reduction."""
     m = row[0]
     for j in range(row.shape[0]):
-        m = maxnum(m, row[j])
+        m = maximum(m, row[j])
     return m
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(inline="always")
+def clamp(x, low, high):
+    """x clipped to [low, high], NaN staying NaN as with np.clip (min(max()) can drop it).
+    Plain comparisons, so the CUDA kernels share it (launch.clamp): the same result compiled
+    and under the simulator."""
+    return low if x < low else (high if x > high else x)
+
+
+# The range reduction: x = n * ln 2 + r with n = round(x / ln 2), computed as (x / ln 2 + S) - S
+# with S = 1.5 * 2**(mantissa bits): the addition rounds to an integer, which then sits in the
+# low mantissa bits of the sum, so n comes out of its bits without a float-to-int conversion
+# (undefined for NaN). ln 2 is split in two (Cody-Waite) so that n * ln 2 loses no digits.
+# Then exp(x) = exp(r) * 2**n by `_scale_by_shifter`, exact to one rounding over the whole range.
+@njit(inline="always")
 def _exp32(x):
-    low = np.float32(-87.33654)  # below this exp(x) is subnormal: return 0
-    xc = min(max(x, low), np.float32(88.72283))
-    n = np.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
+    # Clamped (NaN kept) where exp is already inf or 0 in float32: exp(89) > max,
+    # exp(-104) < 2**-150, half the smallest subnormal.
+    xc = clamp(x, np.float32(-104.0), np.float32(89.0))
+    shifted = xc * np.float32(1.44269504088896341) + np.float32(12582912.0)
+    n = shifted - np.float32(12582912.0)
     r = xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
     p = np.float32(1.9875691500e-4)
     p = p * r + np.float32(1.3981999507e-3)
@@ -88,15 +139,15 @@ def _exp32(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + np.float32(1.0)
-    scale = _f32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
-    return p * scale if x >= low else np.float32(0.0)
+    return _scale_by_shifter(p, shifted)
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(inline="always")
 def _exp64(x):
-    low = -708.39641853226408
-    xc = min(max(x, low), 709.78271289338397)
-    n = np.floor(xc * 1.4426950408889634073599 + 0.5)
+    # exp(710) > max and exp(-746) < 2**-1075, as in _exp32.
+    xc = clamp(x, -746.0, 710.0)
+    shifted = xc * 1.4426950408889634073599 + 6755399441055744.0
+    n = shifted - 6755399441055744.0
     r = xc - n * 6.93145751953125e-1 - n * 1.42860682030941723212e-6
     rr = r * r
     p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
@@ -104,16 +155,16 @@ def _exp64(x):
     q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
          + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0
     e = 1.0 + 2.0 * (p / (q - p))
-    scale = _f64_from_bits((np.int64(n) + np.int64(1023)) << np.int64(52))
-    return e * scale if x >= low else 0.0
+    return _scale_by_shifter(e, shifted)
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(inline="always")
 def _log32(x):
-    """log of a positive normal float32 (inputs here are clipped probabilities or sums)."""
-    bits = _bits_from_f32(x)
-    e = np.float32((bits >> np.int32(23)) - np.int32(126))
-    m = _f32_from_bits((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # in [0.5, 1)
+    # Subnormals are scaled by 2**23 into the normal range first (exactly): the bit arithmetic
+    # below reads the exponent field, which is 0 for them.
+    tiny = x < np.float32(1.17549435e-38)
+    m, e = _frexp32(x * np.float32(8388608.0) if tiny else x)  # m in [0.5, 1)
+    e = e - np.float32(23.0) if tiny else e
     small = m < np.float32(0.707106781186547524)
     e = e - np.float32(1.0) if small else e
     f = (m + m - np.float32(1.0)) if small else (m - np.float32(1.0))
@@ -129,11 +180,15 @@ def _log32(x):
     y = y * f + np.float32(3.3333331174e-1)
     y = y * f * z
     y = y + np.float32(-2.12194440e-4) * e - np.float32(0.5) * z
-    return f + y + np.float32(0.693359375) * e
+    r = f + y + np.float32(0.693359375) * e
+    # Outside (0, inf) the above is meaningless: log(0) = -inf, log(inf) = inf, else NaN.
+    inf = np.float32(np.inf)
+    edge = -inf if x == np.float32(0.0) else (x if x > np.float32(0.0) else np.float32(np.nan))
+    return r if (x > np.float32(0.0)) & (x < inf) else edge
 
 
 def log1p(x):
-    """log(1 + x) for x > -1 inside Numba kernels, accurate for tiny x (see the module docs)."""
+    """log(1 + x) inside Numba kernels, accurate for tiny x (see the module docs)."""
     return math.log1p(x)
 
 
@@ -148,11 +203,11 @@ def exp(x):
 
 
 def log(x):
-    """log(x) of a positive normal float inside Numba kernels (see the module docstring)."""
+    """log(x) for float32 or float64 inside Numba kernels (see the module docstring)."""
     return math.log(x)
 
 
-@overload(exp)
+@overload(exp, jit_options=_OWN_OPTIONS)
 def _exp_overload(x):
     if x == types.float32:
         return lambda x: _exp32(x)
@@ -161,7 +216,7 @@ def _exp_overload(x):
     return None
 
 
-@overload(log)
+@overload(log, jit_options=_OWN_OPTIONS)
 def _log_overload(x):
     if x == types.float32:
         return lambda x: _log32(x)
@@ -175,30 +230,36 @@ def _one(x):
     return np.float32(1) if x == types.float32 else 1.0 if x == types.float64 else None
 
 
-@overload(log1p)
+@overload(log1p, jit_options=_OWN_OPTIONS)
 def _log1p_overload(x):
     one = _one(x)
     if one is None:
         return None
+    inf = one * np.inf
 
     def impl(x):
         # Goldberg's correction: w = 1 + x is rounded, and x / (w - 1) undoes that rounding.
+        # Where w is 1 (tiny x) or x is inf, x itself is the answer (inf / inf would be NaN).
         w = x + one
-        return x if w == one else log(w) * (x / (w - one))
+        corrected = log(w) * (x / (w - one))
+        return x if (w == one) | (x == inf) else corrected
     return impl
 
 
-@overload(expm1)
+@overload(expm1, jit_options=_OWN_OPTIONS)
 def _expm1_overload(x):
     one = _one(x)
     if one is None:
         return None
+    inf = one * np.inf
 
     def impl(x):
-        # Kahan: u = exp(x) is rounded, and x / log(u) undoes that rounding in u - 1.
+        # Kahan: u = exp(x) is rounded, and x / log(u) undoes that rounding in u - 1. Where u is
+        # 1 (tiny x) x itself is the answer; where u is 0 or inf there is nothing to correct
+        # (inf / inf would be NaN).
         u = exp(x)
         um1 = u - one
-        if u == one:
-            return x
-        return -one if um1 == -one else um1 * (x / log(u))
+        corrected = um1 * (x / log(u))
+        plain = (um1 == -one) | (u == inf)
+        return x if u == one else (um1 if plain else corrected)
     return impl

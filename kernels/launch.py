@@ -6,6 +6,8 @@ import math
 import numpy as np
 from numba import config, cuda, float64
 
+from . import fastmath
+
 # Threads per block for row kernels: a power of two (the shared-memory reductions halve it).
 # Shared buffers are sized for the largest; the simulator runs every thread as a Python thread,
 # so it gets a small block that still exercises striding and a three-level reduction tree.
@@ -79,10 +81,24 @@ def cpu_twin_applies(a) -> bool:
     return a.size >= cpu_twin_min_size and a.dtype in FLOAT_TYPES
 
 
+# -- CUDA device helpers -------------------------------------------------------------------------
+# NaN must come out the same compiled and under the simulator, so no min()/max() builtins on
+# values that may be NaN: compiled, they are fminf/fmaxf (NaN dropped); simulated, Python's
+# (NaN kept or dropped by argument order). Plain comparisons mean the same thing in both.
+clamp = cuda.jit(device=True)(fastmath.clamp.py_func)  # one body with the CPU kernels'
+
+
+@cuda.jit(device=True)
+def nan_max(a, b):
+    """max(a, b), NaN if either is NaN."""
+    return b if b > a or b != b else a
+
+
 # -- CUDA block reductions (one block per row; blockDim.x a power of two <= MAX_THREADS) -------
 @cuda.jit(device=True)
 def _block_reduce(buf, value, take_max):
-    """Sum (or maximum) of `value` over the threads of the block, returned to every thread."""
+    """Sum (or maximum, NaN propagating) of `value` over the threads of the block, returned to
+    every thread."""
     tid = cuda.threadIdx.x
     buf[tid] = value
     cuda.syncthreads()
@@ -90,10 +106,7 @@ def _block_reduce(buf, value, take_max):
     while step > 0:
         if tid < step:
             other = buf[tid + step]
-            if not take_max:
-                buf[tid] += other
-            elif other > buf[tid]:
-                buf[tid] = other
+            buf[tid] = nan_max(buf[tid], other) if take_max else buf[tid] + other
         cuda.syncthreads()
         step //= 2
     total = buf[0]
@@ -108,10 +121,10 @@ def block_sum(buf, value):
 
 @cuda.jit(device=True)
 def block_row_max(buf, x, row):
-    """max(x[row, :]) for the whole block (float64)."""
+    """max(x[row, :]) for the whole block (float64), NaN if the row holds one."""
     m = -math.inf
     for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
-        m = max(m, float64(x[row, j]))
+        m = nan_max(m, float64(x[row, j]))
     return _block_reduce(buf, m, True)
 
 

@@ -3,6 +3,7 @@
 CUDA: one block per row, any row length (threads stride along the row), max and sum reduced in
 shared memory, accumulating in float64. CPU twins: rows in parallel (prange), two passes per row
 with the vectorisable exp of `fastmath`. NumPy below `launch.cpu_twin_min_size` elements.
+All three put NaN and inf where the NumPy formulas (`_forward_xp`, `_backward_xp`) do.
 """
 from __future__ import annotations
 
