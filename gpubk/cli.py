@@ -1,4 +1,5 @@
-"""The `gpubk` command: `gpubk info`, `gpubk demo`, `gpubk bench`, `gpubk walkthrough`.
+"""The `gpubk` command: `gpubk info`, `gpubk demo`, `gpubk bench`, `gpubk kernels`,
+`gpubk walkthrough`.
 
 A user's mistake is one line on stderr, never a traceback: exit status 2 for a bad argument (as
 argparse), 1 for what this machine cannot do (no GPU, a folder it cannot write). Arguments and
@@ -18,6 +19,7 @@ import textwrap
 from . import demo as demo_module
 
 BAD_ARGUMENT, ENVIRONMENT = 2, 1  # exit statuses
+_AUDIT_ARCHS = ("sm_80", "sm_90")  # A100 and H100/H200: what `gpubk kernels` compiles for
 DEVICE_HELP = ("cpu, gpu, gpu:N or sim (default: GPUBK_DEVICE if set, else the GPU if CuPy "
                "sees one, else cpu)")
 
@@ -131,7 +133,7 @@ def _bench(args) -> int:
     if unknown:
         raise CommandError(f"--only: unknown case(s) {', '.join(unknown)}; known: "
                            f"{', '.join(harness.CASES)}", BAD_ARGUMENT)
-    result = harness.run(only=only, quick=args.quick, device=args.device)
+    result = harness.run(only=only, quick=args.quick, device=args.device, dtype=args.dtype)
     print(harness.table(result))
     for path, write in ((args.json, harness.write_json), (args.plot, harness.plot)):
         if path:
@@ -155,6 +157,37 @@ def _demo(args) -> int:
 def _info(args) -> int:
     from . import info  # noqa: PLC0415
     return info.main()
+
+
+def _kernels(args) -> int:
+    """The kernel audit (gpubk.kernels.audit): exit status 1 when it finds a problem."""
+    archs = [arch.strip() for arch in args.arch.split(",") if arch.strip()]
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        raise CommandError("the audit compiles for real GPUs, and NUMBA_ENABLE_CUDASIM is set "
+                           "(the simulator replaces the compiler); unset it", ENVIRONMENT)
+    _require("numba_cuda", "the kernel audit", "cuda13")
+    from numba.cuda.cudadrv import nvvm  # noqa: PLC0415
+    from .kernels import audit  # noqa: PLC0415
+    try:
+        for arch in archs or [args.arch]:
+            audit.compute_capability(arch)
+    except ValueError as err:
+        raise CommandError(f"--arch: {str(err).removeprefix('kernels: ')}", BAD_ARGUMENT) from None
+    if not nvvm.is_available():
+        raise CommandError("the audit needs libNVVM, which numba-cuda[cu13] (the 'cuda13' "
+                           "extra) brings from pip", ENVIRONMENT)
+    if args.json:
+        _check_can_write(args.json, "--json")
+    rows = audit.audit(archs)
+    print(audit.table(rows))
+    found = [(row, problem) for row in rows for problem in audit.problems(row)]
+    for row, problem in found:
+        print(f"problem: {row.module}.{row.name} {row.signature} {row.arch}: {problem}")
+    print(f"{len(rows)} compiled kernel(s), {len(found)} problem(s)")
+    if args.json:
+        audit.write_json(rows, args.json)
+        print(f"wrote {args.json}")
+    return 1 if found else 0
 
 
 def _walkthrough(args) -> int:
@@ -197,19 +230,34 @@ def _add_bench(sub) -> None:
     add("--cases", metavar="FILE",
         help="also run the @case functions of this Python file (default: built-in cases only)")
     add("--device", metavar="NAME", help=DEVICE_HELP)
+    add("--dtype", choices=("float32", "float16", "float64"), default="float32",
+        help="of the inputs (float16 runs gpubk's kernels in float32, as they compute it)")
     add("--json", metavar="FILE", help="write the rows as JSON to this path (default: none)")
     add("--plot", metavar="FILE",
         help="write a PNG plot of throughput against size (default: none)")
 
 
+def _add_kernels(sub) -> None:
+    kernels = sub.add_parser(
+        "kernels", formatter_class=_HelpFormatter,
+        help="compile every CUDA kernel for real GPUs (no GPU needed) and report registers, "
+             "spills, local and shared memory, float64 instructions; exit 1 on a problem")
+    kernels.set_defaults(run=_kernels)
+    kernels.add_argument("--arch", default=",".join(_AUDIT_ARCHS), metavar="LIST",
+                         help="comma-separated GPU architectures")
+    kernels.add_argument("--json", metavar="FILE",
+                         help="write one object per (kernel, signature, arch) (default: none)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gpubk", description="The Keras 2 backend on a GPU or NumPy.",
                 formatter_class=_HelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="{info,demo,bench,walkthrough}")
+    sub = p.add_subparsers(dest="command", metavar="{info,demo,bench,kernels,walkthrough}")
     sub.add_parser("info", help="versions, the device chosen and why, GPU details, kernel cache",
                    formatter_class=_HelpFormatter).set_defaults(run=_info)
     _add_demo(sub)
     _add_bench(sub)
+    _add_kernels(sub)
     sub.add_parser("walkthrough", help="run the Keras-backend walkthrough on gpubk",
                    formatter_class=_HelpFormatter).set_defaults(run=_walkthrough)
     return p
@@ -223,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         p.print_help()
         return 0
     try:
-        if args.command != "info":  # info reports a bad device rather than stopping at it
+        # info reports a bad device rather than stopping at it; the audit needs no device
+        if args.command not in ("info", "kernels"):
             _check_device(args)
         return args.run(args)
     except CommandError as err:

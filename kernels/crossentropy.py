@@ -202,6 +202,17 @@ def _logits_backward_xp(xp, t, z, g):
 
 
 # -- launchers -----------------------------------------------------------------------------------
+# What `_run` passes (for the audit, gpubk.kernels.audit): target and input rows in the work
+# dtype, one value per row for losses and output gradients, and the clip bounds.
+_ROWS, _PER_ROW, _BOUNDS = "{t}[:, ::1]", "{t}[::1]", "float64, float64"
+LAUNCHES = {name: [sig.format(t=t) for t in ("float32", "float64")] for name, sig in {
+    "_probs_forward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_BOUNDS})",
+    "_probs_backward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_ROWS}, {_BOUNDS})",
+    "_logits_forward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW})",
+    "_logits_backward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_ROWS})",
+}.items()}
+
+
 def _run(device, cuda_kernel, cpu_kernel, reference, t, x, g, axis: int, *scalars):
     """Runs one member of the family over the rows of `t` and `x` (same shape) along `axis`.
 

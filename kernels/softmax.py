@@ -50,6 +50,14 @@ def _backward_cuda(y, dy, dx, of_log):
             dx[row, j] = y[row, j] * (dy[row, j] - s)
 
 
+# What the launchers pass (for the audit, gpubk.kernels.audit): rows in the work dtype.
+LAUNCHES = {
+    "_forward_cuda": [f"void({t}[:, ::1], {t}[:, ::1], boolean)" for t in ("float32", "float64")],
+    "_backward_cuda": [f"void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], boolean)"
+                       for t in ("float32", "float64")],
+}
+
+
 def _launch(kernel, xp, rows, *arrays):
     args, stream = device_args(xp, *arrays)
     kernel[rows.shape[0], threads_per_row(rows.shape[1]), stream](*args)
