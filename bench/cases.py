@@ -10,7 +10,7 @@ import gpubk as K
 from . import formulas as f
 from .harness import case
 
-ROWS = [(256, 256), (4096, 4096), (65536, 128)]
+ROWS = [(256, 256), (4096, 4096), (65536, 128), (1_000_000, 10)]  # long, medium, short rows
 QUICK_ROWS = [(256, 256), (1024, 1024)]
 
 

@@ -1,29 +1,55 @@
 #!/usr/bin/env bash
-# GPU checks for a machine with an NVIDIA GPU, CuPy, Numba and numba-cuda already installed:
-# installs nothing from the network, runs the tests marked `gpu` and `gpubk bench` on the GPU,
-# and ends within 8 minutes (each step has its own timeout).
+# The GPU check, for a lent machine with an NVIDIA GPU and CuPy, numba-cuda, pytest (and PyTorch)
+# already installed: installs nothing from the network and ends within 8 minutes (each stage has
+# its own time limit). Cheapest and most telling first, so a run cut short still pays:
+#   1 info    the device gpubk picks and why
+#   2 smoke   one kernel of each family against NumPy (compiles them all; under a minute)
+#   3 tests   the tests marked `gpu`
+#   4 bench   the row ops at full sizes in float32, then float16, forward and forward+backward,
+#             each against a copy of as many bytes (the ceiling at the same size)
+#   5 latency tiny tensors (launch overhead), the elementwise chain, matmul, an MLP step
+# Each stage writes its output under OUTPUT_DIR as it goes (default $OUT, else
+# /tmp/gpubk-gpu-check), plus summary.txt with every stage's exit status.
 #   bash bench/gpu_check.sh [OUTPUT_DIR]
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${1:-${OUT:-/tmp/gpubk-gpu-check}}"
-mkdir -p "$out"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "${1:-${OUT:-/tmp/gpubk-gpu-check}}" && cd "${1:-${OUT:-/tmp/gpubk-gpu-check}}" \
+    && pwd)
 
-# gpubk without pip: the package, with kernels/ placed where it installs (gpubk.kernels).
+# gpubk staged as it installs (bench/stage.sh), imported from there and never from the source
+# folder (which lacks gpubk.kernels): PYTHONSAFEPATH keeps the current folder off sys.path, and
+# the stages run from the output folder anyway.
 stage=$(mktemp -d)
-cp -r gpubk "$stage/gpubk"
-cp -r kernels "$stage/gpubk/kernels"
-cp -r bench "$stage/gpubk/bench"
-export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export NUMBA_CACHE_DIR="$stage/numba-cache"
+trap 'rm -rf "$stage"' EXIT
+bash "$repo/bench/stage.sh" "$stage"
+export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1
+export NUMBA_CACHE_DIR="$stage/numba-cache"  # kernels compile once, in the smoke stage
+unset NUMBA_ENABLE_CUDASIM GPUBK_DEVICE
+cd "$out" || exit 1
 
-python3 -c "import cupy, numba, gpubk as K; print('gpubk on', K.get_device(), \
-'| cupy', cupy.__version__, '| numba', numba.__version__)" 2>&1 | tee "$out/info.txt"
-
+ROW_OPS="copy,softmax,softmax+grad,log_softmax,log_softmax+grad,cce probs,cce probs+grad"
+ROW_OPS="$ROW_OPS,cce logits,cce logits+grad"
+: >summary.txt
 status=0
-timeout 270 python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$out/tests.txt"
-status=$(( status || PIPESTATUS[0] ))
-timeout 170 python3 -m gpubk bench --quick --device gpu --json "$out/bench.json" \
-    --plot "$out/bench.png" 2>&1 | tee "$out/bench.txt"
-status=$(( status || PIPESTATUS[0] ))
-rm -rf "$stage"
+stage() {  # stage NAME SECONDS COMMAND...: runs it, keeps its output, notes its exit status
+    local name=$1 seconds=$2
+    shift 2
+    echo "== $name (at most ${seconds} s): $*" | tee "$name.txt"
+    timeout "$seconds" "$@" 2>&1 | tee -a "$name.txt"
+    local code=${PIPESTATUS[0]}
+    echo "$name: exit $code$([ "$code" = 124 ] && echo ' (time limit)')" | tee -a summary.txt
+    [ "$code" = 0 ] || status=1
+}
+
+stage 1-info 30 python3 -m gpubk info
+stage 2-smoke 75 python3 -m gpubk.bench.smoke --device gpu
+stage 3-tests 150 python3 -m pytest -q -m gpu -p no:cacheprovider "$repo/tests"
+stage 4-bench-float32 90 python3 -m gpubk bench --device gpu --dtype float32 --only "$ROW_OPS" \
+    --json bench-float32.json
+stage 4-bench-float16 75 python3 -m gpubk bench --device gpu --dtype float16 --only "$ROW_OPS" \
+    --json bench-float16.json
+stage 5-latency 45 python3 -m gpubk bench --device gpu \
+    --only "tiny ops,elementwise chain,matmul,mlp step,function: small graph" \
+    --json bench-latency.json
+cat summary.txt
 exit "$status"

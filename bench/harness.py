@@ -105,8 +105,9 @@ def unknown_cases(names) -> list[str]:
 class Context:
     """The device under test and the peers importable here, with helpers to build inputs."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, dtype: str = "float32") -> None:
         self.device = device
+        self.dtype = np.dtype(dtype)  # of the inputs the cases build
         self.on_gpu = device.startswith("gpu")
         self.cupy = None
         if self.on_gpu:
@@ -138,10 +139,10 @@ class Context:
 
     # -- inputs, made once on the host and copied to each implementation's device -------------
     def normal(self, shape) -> np.ndarray:
-        return self.rng.standard_normal(shape).astype(np.float32)
+        return self.rng.standard_normal(shape).astype(self.dtype)
 
     def one_hot(self, rows: int, classes: int) -> np.ndarray:
-        return np.eye(classes, dtype=np.float32)[self.rng.integers(0, classes, rows)]
+        return np.eye(classes, dtype=self.dtype)[self.rng.integers(0, classes, rows)]
 
     def device_array(self, a: np.ndarray):
         return self.xp.asarray(a)
@@ -227,14 +228,16 @@ class Ceilings:
         return f"copy {_bytes(work)}", self.copy(int(work))
 
 
-def run(only=None, quick: bool = False, device: str | None = None) -> dict:
-    """Runs the cases named in `only` (default all, with any loaded by `load_case_file`);
-    returns {"machine": ..., "rows": [...]}."""
+def run(only=None, quick: bool = False, device: str | None = None,
+        dtype: str = "float32") -> dict:
+    """Runs the cases named in `only` (default all, with any loaded by `load_case_file`), with
+    inputs of `dtype` where a case builds them with `Context.normal`/`one_hot`; returns
+    {"machine": ..., "rows": [...]}."""
     unknown = unknown_cases(only or [])
     if unknown:
         raise KeyError(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     with K.device(device or K.get_device()):
-        ctx = Context(K.get_device())
+        ctx = Context(K.get_device(), dtype)
         ceilings = Ceilings(ctx, quick)
         rows = []
         for name in only or list(CASES):
@@ -280,7 +283,7 @@ def _describe(err: Exception, in_file: str | None = None) -> str:
 
 
 def _machine(ctx: Context, ceilings: Ceilings) -> dict:
-    info = {"device": ctx.device, "python": platform.python_version(),
+    info = {"device": ctx.device, "dtype": ctx.dtype.name, "python": platform.python_version(),
             "numpy": np.__version__, "processor": platform.processor() or platform.machine(),
             "bandwidth_Bps": ceilings.dram_Bps, "bandwidth_bytes": ceilings.dram_bytes,
             "matmul": ceilings.matmul[0], "matmul_FLOPps": ceilings.matmul[1],
@@ -328,7 +331,8 @@ def table(result: dict) -> str:
     m, rows = result["machine"], result["rows"]
     op_width = max([22] + [len(r["op"]) + 2 for r in rows])
     impl_width = max([7] + [len(r["impl"]) + 2 for r in rows])
-    lines = [f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}: a copy "
+    lines = [f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}, "
+             f"{m.get('dtype', 'float32')} inputs: a copy "
              f"of {_bytes(m['bandwidth_bytes'])} moves {m['bandwidth_Bps'] / 1e9:.1f} GB/s, "
              f"a float32 {m['matmul']} does {m['matmul_FLOPps'] / 1e9:.1f} GFLOP/s",
              f"{'op':<{op_width}}{'size':<22}{'impl':<{impl_width}}{'median':>13}{'spread':>8}"

@@ -35,7 +35,7 @@ import numpy as np
 from numba import cuda, njit, prange
 
 from .fastmath import exp, expm1, log1p, maxnum
-from .launch import ELEMENTWISE_THREADS, cpu_twin_applies, device_args
+from .launch import ELEMENTWISE_THREADS, clamp, cpu_twin_applies, device_args
 from .precision import like
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
@@ -46,12 +46,6 @@ CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
 # -- CUDA ----------------------------------------------------------------------------------------
 # Every constant is `like(v, c)`, in the type of v: float32 math for float32 (and float16)
 # inputs; the scalar parameters arrive in that type too (see `_params`).
-@cuda.jit(device=True)
-def _clamp(v, low, high):
-    """v clipped to [low, high]; NaN stays NaN (both comparisons fail)."""
-    return low if v < low else (high if v > high else v)
-
-
 @cuda.jit(device=True)
 def _sigmoid(v):
     """1 / (1 + exp(-v)) from exp(-|v|), which never overflows (the simulator's math.exp would
@@ -69,13 +63,13 @@ def _forward_one(op, v, alpha, low, high, threshold, top_open):
             r = zero if v <= zero else v
         else:  # x * cast(x > threshold), as Keras 2 writes it: -inf * 0 is NaN there too
             r = v if v > threshold else v * zero
-        r = _clamp(r, low, high)
+        r = clamp(r, low, high)
         below = threshold - v
         return r - alpha * below if below > zero and alpha != zero else r  # 0 * inf is NaN
     if op == SIGMOID:
         return _sigmoid(v)
     if op == HARD_SIGMOID:
-        return _clamp(like(v, 0.2) * v + like(v, 0.5), zero, one)
+        return clamp(like(v, 0.2) * v + like(v, 0.5), zero, one)
     if op == TANH:
         return math.tanh(v)
     if op == ELU:
