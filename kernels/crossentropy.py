@@ -18,19 +18,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float64, njit, prange
+from numba import cuda, njit, prange
 
 from .fastmath import REDUCE_FLAGS, clamp, exp, log, row_max
 from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
     block_row_max, block_row_sum, threads_per_row
 from .launch import clamp as cuda_clamp
+from .precision import like
 
 
 # -- shared by the CUDA and CPU kernels ----------------------------------------------------------
 def _target_term(t, shifted):
     """t * (z - max), 0 (t itself) for a masked class: t = 0 and z = -inf, where the product
     would be NaN. One body for the CUDA and CPU kernels."""
-    return t if (t == 0) & (shifted == -math.inf) else t * shifted
+    return t if (t == 0) & (shifted == like(shifted, -math.inf)) else t * shifted
 
 
 _target_term_cuda = cuda.jit(device=True)(_target_term)
@@ -38,14 +39,18 @@ _target_term_cpu = njit(inline="always")(_target_term)
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
+# In the rows' dtype throughout (shared buffer, accumulators, constants, the clip bounds `low`
+# and `high`): float32 math for float32 rows (and float16, computed in float32). Normalising
+# multiplies by one reciprocal of the row sum, as the CPU twins do.
 @cuda.jit(cache=True)
 def _probs_forward_cuda(t, p, loss, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.shared.array(MAX_THREADS, p.dtype)
     total = block_row_sum(buf, p, row)
-    acc = 0.0
+    inv = like(total, 1.0) / total
+    acc = p.dtype.type(0)
     for j in range(tid, n, step):
-        acc += t[row, j] * math.log(cuda_clamp(p[row, j] / total, low, high))
+        acc += t[row, j] * math.log(cuda_clamp(p[row, j] * inv, low, high))
     acc = block_sum(buf, acc)
     if tid == 0:
         loss[row] = -acc
@@ -54,27 +59,30 @@ def _probs_forward_cuda(t, p, loss, low, high):
 @cuda.jit(cache=True)
 def _probs_backward_cuda(t, p, g, dp, low, high):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.shared.array(MAX_THREADS, p.dtype)
+    zero = p.dtype.type(0)
     total = block_row_sum(buf, p, row)
-    dot = 0.0
+    inv = like(total, 1.0) / total
+    dot = zero
     for j in range(tid, n, step):
-        q = p[row, j] / total
-        dot += -t[row, j] if low <= q <= high else 0.0 * q  # a * q, NaN where q is NaN or inf
+        q = p[row, j] * inv
+        dot += -t[row, j] if low <= q <= high else zero * q  # a * q, NaN where q is NaN or inf
     dot = block_sum(buf, dot)
+    scale = g[row] * inv
     for j in range(tid, n, step):
-        q = p[row, j] / total
-        a = -t[row, j] / q if low <= q <= high else 0.0
-        dp[row, j] = g[row] * (a - dot) / total
+        q = p[row, j] * inv
+        a = -t[row, j] / q if low <= q <= high else zero
+        dp[row, j] = (a - dot) * scale
 
 
 @cuda.jit(cache=True)
 def _logits_forward_cuda(t, z, loss):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.shared.array(MAX_THREADS, z.dtype)
     m = block_row_max(buf, z, row)
-    s = 0.0
-    t_sum = 0.0
-    tz = 0.0
+    s = z.dtype.type(0)
+    t_sum = z.dtype.type(0)
+    tz = z.dtype.type(0)
     for j in range(tid, n, step):
         s += math.exp(z[row, j] - m)
         t_sum += t[row, j]
@@ -89,10 +97,10 @@ def _logits_forward_cuda(t, z, loss):
 @cuda.jit(cache=True)
 def _logits_backward_cuda(t, z, g, dz):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.shared.array(MAX_THREADS, z.dtype)
     m = block_row_max(buf, z, row)
-    s = 0.0
-    t_sum = 0.0
+    s = z.dtype.type(0)
+    t_sum = z.dtype.type(0)
     for j in range(tid, n, step):
         s += math.exp(z[row, j] - m)
         t_sum += t[row, j]
@@ -203,8 +211,8 @@ def _logits_backward_xp(xp, t, z, g):
 
 # -- launchers -----------------------------------------------------------------------------------
 # What `_run` passes (for the audit, gpubk.kernels.audit): target and input rows in the work
-# dtype, one value per row for losses and output gradients, and the clip bounds.
-_ROWS, _PER_ROW, _BOUNDS = "{t}[:, ::1]", "{t}[::1]", "float64, float64"
+# dtype, one value per row for losses and output gradients, and the clip bounds (work dtype).
+_ROWS, _PER_ROW, _BOUNDS = "{t}[:, ::1]", "{t}[::1]", "{t}, {t}"
 LAUNCHES = {name: [sig.format(t=t) for t in ("float32", "float64")] for name, sig in {
     "_probs_forward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_BOUNDS})",
     "_probs_backward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_ROWS}, {_BOUNDS})",
@@ -231,14 +239,17 @@ def _run(device, cuda_kernel, cpu_kernel, reference, t, x, g, axis: int, *scalar
         if device.cuda_kernels:
             args, stream = device_args(xp, *inputs, out)
             blocks, threads = rows.data.shape[0], threads_per_row(rows.data.shape[1])
-            cuda_kernel[blocks, threads, stream](*args, *scalars)
+            # scalars in the work dtype, as the kernels compute (float32: not a float64 operand)
+            typed = (rows.data.dtype.type(v) for v in scalars)
+            cuda_kernel[blocks, threads, stream](*args, *typed)
         else:
             cpu_kernel(*inputs, out, *scalars)
     return rows.restore(out) if g is not None else rows.restore_reduced(out)
 
 
 def _clip_bounds(dtype, eps: float) -> tuple:
-    """[eps, 1 - eps] computed in the output's dtype, as Keras does."""
+    """[eps, 1 - eps] computed in the output's dtype, as Keras does (so exact in the work
+    dtype, which the CUDA kernels take them in)."""
     low = dtype.type(eps) if dtype.kind == "f" else np.float32(eps)
     return float(low), float(low.dtype.type(1) - low)
 

@@ -1,7 +1,7 @@
 """Row softmax and log-softmax, forward and backward.
 
 CUDA: one block per row, any row length (threads stride along the row), max and sum reduced in
-shared memory, accumulating in float64. CPU twins: rows in parallel (prange), two passes per row
+shared memory, in the rows' dtype. CPU twins: rows in parallel (prange), two passes per row
 with the vectorisable exp of `fastmath`. NumPy below `launch.cpu_twin_min_size` elements.
 All three put NaN and inf where the NumPy formulas (`_forward_xp`, `_backward_xp`) do.
 """
@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda, float64, njit, prange
+from numba import cuda, njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, row_max
 from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
     block_row_max, threads_per_row
+from .precision import like
 
 
 # -- CUDA ----------------------------------------------------------------------------------------
+# In the rows' dtype throughout (shared buffer, accumulators, constants): float32 math for
+# float32 rows (and float16, computed in float32), float64 for float64.
 @cuda.jit(cache=True)
 def _forward_cuda(x, out, take_log):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, x.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
+    buf = cuda.shared.array(MAX_THREADS, x.dtype)
     m = block_row_max(buf, x, row)
-    s = 0.0
+    s = x.dtype.type(0)
     for j in range(tid, n, step):
         s += math.exp(x[row, j] - m)
     s = block_sum(buf, s)
@@ -31,15 +34,16 @@ def _forward_cuda(x, out, take_log):
         for j in range(tid, n, step):
             out[row, j] = x[row, j] - shift
     else:
+        inv = like(s, 1.0) / s  # one division per row
         for j in range(tid, n, step):
-            out[row, j] = math.exp(x[row, j] - m) / s
+            out[row, j] = math.exp(x[row, j] - m) * inv
 
 
 @cuda.jit(cache=True)
 def _backward_cuda(y, dy, dx, of_log):
     row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, y.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, float64)
-    s = 0.0
+    buf = cuda.shared.array(MAX_THREADS, y.dtype)
+    s = y.dtype.type(0)
     for j in range(tid, n, step):  # softmax: sum(dy * y); log-softmax: sum(dy)
         s += dy[row, j] if of_log else dy[row, j] * y[row, j]
     s = block_sum(buf, s)

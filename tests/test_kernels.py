@@ -2,8 +2,10 @@
 simulator without a GPU, on the GPU where there is one) and the Numba CPU twins."""
 import math
 
+import numba
 import numpy as np
 import pytest
+from numba.core import sigutils
 
 from conftest import HAS_GPU
 from gpubk import devices
@@ -120,17 +122,18 @@ def test_kernels_write_every_element(target, rng):
         outs = [target.put(full.copy()) for _ in range(4)] + \
             [target.put(rows.copy()) for _ in range(2)]
         blocks, threads = 5, launch.threads_per_row(37)
+        low, high = np.float32(1e-7), np.float32(1) - np.float32(1e-7)  # as the launchers pass
         softmax._forward_cuda[blocks, threads](xs, outs[0], False)
         softmax._backward_cuda[blocks, threads](xs, xs, outs[1], False)
         crossentropy._logits_backward_cuda[blocks, threads](ts, xs, gs, outs[2])
         crossentropy._probs_backward_cuda[blocks, threads](ts, np.abs(x) + 0.1, gs, outs[3],
-                                                           1e-7, 1 - 1e-7)
+                                                           low, high)
         crossentropy._logits_forward_cuda[blocks, threads](ts, xs, outs[4])
         crossentropy._probs_forward_cuda[blocks, threads](ts, np.abs(x) + 0.1, outs[5],
-                                                          1e-7, 1 - 1e-7)
-        elementwise._forward_cuda[2, 32](x.reshape(-1), outs[0].reshape(-1),
-                                         elementwise.SIGMOID, 0.0, -math.inf, math.inf, 0.0,
-                                         False)
+                                                          low, high)
+        elementwise._forward_cuda[2, 32](
+            x.reshape(-1), outs[0].reshape(-1), elementwise.SIGMOID,
+            *elementwise._params(x.dtype, 0.0, -math.inf, math.inf, 0.0), False)
     else:
         outs = [full.copy() for _ in range(4)] + [rows.copy() for _ in range(2)]
         softmax._forward_cpu(x, outs[0], False)
@@ -142,6 +145,44 @@ def test_kernels_write_every_element(target, rng):
         elementwise._forward_cpu(x.reshape(-1), outs[0].reshape(-1), elementwise.SIGMOID, 0.0)
     for out in outs:
         assert not np.isnan(host(out)).any()
+
+
+class _RecordLaunches:
+    """Stands in for a CUDA kernel: records the Numba types of each launch's arguments."""
+
+    def __init__(self, name, seen):
+        self.name, self.seen = name, seen
+
+    def __getitem__(self, launch_config):
+        def launch(*args):
+            self.seen.add((self.name, tuple(numba.typeof(a) for a in args)))
+        return launch
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # outputs left unwritten
+def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
+    """What the row-kernel launchers pass (float16, float32 and float64 inputs) is exactly what
+    their family's LAUNCHES declares, so the kernel audit compiles the code that runs: arrays in
+    the work dtype and scalar parameters (the clip bounds) in that dtype too, not float64."""
+    device = devices.parse("gpu" if HAS_GPU else "sim")
+    seen = set()
+    for module in (softmax, crossentropy):
+        for name in module.LAUNCHES:
+            monkeypatch.setattr(module, name, _RecordLaunches((module, name), seen))
+    for dtype in (np.float16, np.float32, np.float64):
+        x = put(device, rng.uniform(0.1, 1.0, (3, 5)).astype(dtype))
+        g = put(device, rng.uniform(0.1, 1.0, 3).astype(dtype))
+        for take_log in (False, True):
+            softmax.forward(device, x, 1, take_log)
+            softmax.backward(device, x, x, 1, take_log)
+        crossentropy.probs_forward(device, x, x, 1, 1e-7)
+        crossentropy.probs_backward(device, x, x, g, 1, 1e-7)
+        crossentropy.logits_forward(device, x, x, 1)
+        crossentropy.logits_backward(device, x, x, g, 1)
+    declared = {((module, name), sigutils.normalize_signature(sig)[0])
+                for module in (softmax, crossentropy)
+                for name, sigs in module.LAUNCHES.items() for sig in sigs}
+    assert seen == declared
 
 
 # -- crossentropy --------------------------------------------------------------------------------

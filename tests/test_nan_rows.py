@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numba import cuda, float64
+from numba import cuda
 
 import gpubk as K
 from conftest import HAS_GPU
@@ -24,11 +24,10 @@ EPS = 1e-7
 # NumPy (small arrays), the CPU twins, the CUDA kernels (under the simulator without a GPU)
 PATHS = ["numpy", "twin", pytest.param("gpu", marks=pytest.mark.gpu) if HAS_GPU else "sim"]
 DTYPES = [np.float32, np.float64]
-# The simulator runs each thread in Python (a second per launch): the public-API tests take it
-# in float64 only (its kernels compute in float64 whatever the dtype; the launcher tests take
-# both dtypes).
+# The CUDA kernels compute in the rows' dtype, so float32 and float64 are different code on
+# every path (the simulator's float32 API cases add ~15 s).
 API_CASES = [(p, d) for p in ["numpy", "twin"] for d in DTYPES] + [
-    pytest.param("gpu", np.float64, marks=pytest.mark.gpu) if HAS_GPU else ("sim", np.float64)]
+    pytest.param("gpu", d, marks=pytest.mark.gpu) if HAS_GPU else ("sim", d) for d in DTYPES]
 
 
 def _device_name(path, monkeypatch):
@@ -223,23 +222,24 @@ def test_crossentropy_launchers(path, dtype, monkeypatch):
 
 @cuda.jit
 def _block_max_kernel(x, out):
-    buf = cuda.shared.array(launch.MAX_THREADS, float64)
+    buf = cuda.shared.array(launch.MAX_THREADS, x.dtype)  # as the row kernels
     m = launch.block_row_max(buf, x, cuda.blockIdx.x)
     if cuda.threadIdx.x == 0:
         out[cuda.blockIdx.x] = m
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("path", PATHS[2:])
-def test_block_row_max_propagates_nan(path):
+def test_block_row_max_propagates_nan(path, dtype):
     """The CUDA row maximum is NaN wherever the NaN sits: in any thread's stride, on either side
     of each step of the shared-memory tree (Python's max() and CUDA's fmax() both drop it)."""
     device = devices.parse(path)
-    x = np.tile(np.linspace(-2.0, 2.0, WIDTH), (WIDTH + 3, 1))
+    x = np.tile(np.linspace(-2.0, 2.0, WIDTH), (WIDTH + 3, 1)).astype(dtype)
     for j in range(WIDTH):
         x[j, j] = nan
     x[WIDTH, 3] = inf
     x[WIDTH + 1] = -inf
-    out = device.put(np.zeros(len(x)))
+    out = device.put(np.zeros(len(x), dtype))
     _block_max_kernel[len(x), launch.threads_per_row(WIDTH)](device.put(x), out)
     np.testing.assert_array_equal(host(out), x.max(axis=1))  # NaN, inf, -inf and 2
 
