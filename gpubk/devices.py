@@ -7,6 +7,7 @@ GPU device is first asked for, so `import gpubk` stays fast and CUDA-free.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import threading
@@ -77,6 +78,13 @@ def scatter_add(array, key, values) -> None:
         cupyx.scatter_add(array, key, values)
 
 
+def _require_numba_cuda(requested: str, how: str) -> None:
+    """The CUDA kernels need numba-cuda (an extra: the CPU path does without it)."""
+    if importlib.util.find_spec("numba_cuda") is None:
+        raise DeviceError(f"{requested} requested but numba-cuda, which compiles gpubk's CUDA "
+                          f"kernels, is not installed; {how}")
+
+
 def _gpu(index: int) -> Device:
     """Returns the Device for CUDA device `index`, or raises DeviceError saying why there is none."""
     if index in _gpus:
@@ -87,6 +95,7 @@ def _gpu(index: int) -> Device:
         raise DeviceError(
             f"gpu:{index} requested but CuPy is not installed ({err}); install gpubk with the "
             "'cuda12' or 'cuda13' extra") from None
+    _require_numba_cuda(f"gpu:{index}", "install gpubk with the 'cuda12' or 'cuda13' extra")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDARuntimeError: no driver, or a driver older than the runtime
@@ -105,6 +114,8 @@ def _simulator() -> Device:
     """The `sim` device; Numba's CUDA simulator must be chosen before numba.cuda is imported."""
     global _sim
     if _sim is None:
+        _require_numba_cuda("sim", "install gpubk with the 'sim' extra (pip install -e "
+                            "\".[sim]\"), or numba-cuda")
         if "numba.cuda" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
             raise DeviceError("sim requested but numba.cuda was already imported without the "
                               "simulator; set NUMBA_ENABLE_CUDASIM=1 before starting Python")

@@ -6,9 +6,9 @@ that turns float32 math into float64 (1/64 of the speed on consumer GPUs), regis
 local memory. libNVVM (Python to PTX) and nvJitLink (PTX to cubin, with ptxas's report) come
 from pip (`numba-cuda[cu13]`) and need no GPU or driver.
 
-Each kernel family declares what it launches in a module-level `LAUNCHES`: kernel attribute
-name -> Numba signature strings, one per dtype it is launched with. Kernels generated at run
-time (fused kernels) are added with `register`.
+Each family's CUDA module (`cuda/<family>.py`) declares what it launches in a module-level
+`LAUNCHES`: kernel attribute name -> Numba signature strings, one per dtype it is launched with.
+Kernels generated at run time (fused kernels) are added with `register`.
 
 Runs in a process where Numba's CUDA simulator is off (`NUMBA_ENABLE_CUDASIM` unset or 0): the
 simulator replaces `cuda.jit` with Python.
@@ -66,7 +66,7 @@ def declared() -> list:
     """(module, kernel name, signatures) for every kernel to audit."""
     found = []
     for family in FAMILIES:
-        module = importlib.import_module(f"gpubk.kernels.{family}")
+        module = importlib.import_module(f"gpubk.kernels.cuda.{family}")
         found += [(module.__name__, name, sigs) for name, sigs in module.LAUNCHES.items()]
     return found + _registered
 
@@ -138,22 +138,33 @@ def audit(archs) -> list:
     from numba import cuda  # noqa: PLC0415
 
     rows = []
+    # PTX once per (kernel, signature), for the oldest architecture (PTX runs on newer ones);
+    # ptxas, through nvJitLink, then compiles it for each architecture.
+    oldest = compute_capability(min(archs, key=compute_capability))
+    _target_device(oldest)
     for module_name, name, signatures in declared():
         kernel = getattr(importlib.import_module(module_name), name)
         for signature in signatures:
+            try:
+                ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=oldest)
+                error = None
+            except Exception as err:  # a compile error is a finding, not a crash
+                ptx, error = None, _describe(err)
             for arch in archs:
-                row = Row(module_name, name, signature, arch)
-                cc = compute_capability(arch)
-                try:
-                    _target_device(cc)
-                    ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=cc)
+                row = Row(module_name, name, signature, arch, error=error)
+                if ptx is not None:
                     row.f64_math, row.f64_moves = count_f64(ptx)
-                    for key, value in _ptxas_report(ptx, arch).items():
-                        setattr(row, key, value)
-                except Exception as err:  # a compile error is a finding, not a crash
-                    row.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                    try:
+                        for key, value in _ptxas_report(ptx, arch).items():
+                            setattr(row, key, value)
+                    except Exception as err:
+                        row.error = _describe(err)
                 rows.append(row)
     return rows
+
+
+def _describe(err: Exception) -> str:
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
 
 
 def problems(row: Row) -> list:

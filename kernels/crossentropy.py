@@ -18,12 +18,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, clamp, exp, log, row_max
-from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
-    block_row_max, block_row_sum, threads_per_row
-from .launch import clamp as cuda_clamp
+from .launch import Rows, cpu_twin_applies, cuda_family
 from .precision import like
 
 
@@ -34,81 +32,7 @@ def _target_term(t, shifted):
     return t if (t == 0) & (shifted == like(shifted, -math.inf)) else t * shifted
 
 
-_target_term_cuda = cuda.jit(device=True)(_target_term)
 _target_term_cpu = njit(inline="always")(_target_term)
-
-
-# -- CUDA ----------------------------------------------------------------------------------------
-# In the rows' dtype throughout (shared buffer, accumulators, constants, the clip bounds `low`
-# and `high`): float32 math for float32 rows (and float16, computed in float32). Normalising
-# multiplies by one reciprocal of the row sum, as the CPU twins do.
-@cuda.jit(cache=True)
-def _probs_forward_cuda(t, p, loss, low, high):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, p.dtype)
-    total = block_row_sum(buf, p, row)
-    inv = like(total, 1.0) / total
-    acc = p.dtype.type(0)
-    for j in range(tid, n, step):
-        acc += t[row, j] * math.log(cuda_clamp(p[row, j] * inv, low, high))
-    acc = block_sum(buf, acc)
-    if tid == 0:
-        loss[row] = -acc
-
-
-@cuda.jit(cache=True)
-def _probs_backward_cuda(t, p, g, dp, low, high):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, p.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, p.dtype)
-    zero = p.dtype.type(0)
-    total = block_row_sum(buf, p, row)
-    inv = like(total, 1.0) / total
-    dot = zero
-    for j in range(tid, n, step):
-        q = p[row, j] * inv
-        dot += -t[row, j] if low <= q <= high else zero * q  # a * q, NaN where q is NaN or inf
-    dot = block_sum(buf, dot)
-    scale = g[row] * inv
-    for j in range(tid, n, step):
-        q = p[row, j] * inv
-        a = -t[row, j] / q if low <= q <= high else zero
-        dp[row, j] = (a - dot) * scale
-
-
-@cuda.jit(cache=True)
-def _logits_forward_cuda(t, z, loss):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, z.dtype)
-    m = block_row_max(buf, z, row)
-    s = z.dtype.type(0)
-    t_sum = z.dtype.type(0)
-    tz = z.dtype.type(0)
-    for j in range(tid, n, step):
-        s += math.exp(z[row, j] - m)
-        t_sum += t[row, j]
-        tz += _target_term_cuda(t[row, j], z[row, j] - m)
-    s = block_sum(buf, s)
-    t_sum = block_sum(buf, t_sum)
-    tz = block_sum(buf, tz)
-    if tid == 0:
-        loss[row] = t_sum * math.log(s) - tz  # -sum(t * (z - m - log s))
-
-
-@cuda.jit(cache=True)
-def _logits_backward_cuda(t, z, g, dz):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, z.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, z.dtype)
-    m = block_row_max(buf, z, row)
-    s = z.dtype.type(0)
-    t_sum = z.dtype.type(0)
-    for j in range(tid, n, step):
-        s += math.exp(z[row, j] - m)
-        t_sum += t[row, j]
-    s = block_sum(buf, s)
-    t_sum = block_sum(buf, t_sum)
-    scale = t_sum / s
-    for j in range(tid, n, step):
-        dz[row, j] = g[row] * (math.exp(z[row, j] - m) * scale - t[row, j])
 
 
 # -- CPU twins -----------------------------------------------------------------------------------
@@ -210,19 +134,9 @@ def _logits_backward_xp(xp, t, z, g):
 
 
 # -- launchers -----------------------------------------------------------------------------------
-# What `_run` passes (for the audit, gpubk.kernels.audit): target and input rows in the work
-# dtype, one value per row for losses and output gradients, and the clip bounds (work dtype).
-_ROWS, _PER_ROW, _BOUNDS = "{t}[:, ::1]", "{t}[::1]", "{t}, {t}"
-LAUNCHES = {name: [sig.format(t=t) for t in ("float32", "float64")] for name, sig in {
-    "_probs_forward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_BOUNDS})",
-    "_probs_backward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_ROWS}, {_BOUNDS})",
-    "_logits_forward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW})",
-    "_logits_backward_cuda": f"void({_ROWS}, {_ROWS}, {_PER_ROW}, {_ROWS})",
-}.items()}
-
-
-def _run(device, cuda_kernel, cpu_kernel, reference, t, x, g, axis: int, *scalars):
-    """Runs one member of the family over the rows of `t` and `x` (same shape) along `axis`.
+def _run(device, cuda_kernel: str, cpu_kernel, reference, t, x, g, axis: int, *scalars):
+    """Runs one member of the family over the rows of `t` and `x` (same shape) along `axis`
+    (`cuda_kernel` names it in `cuda/crossentropy.py`).
 
     Forward members (`g` None) return one value per row, shaped as `x` without `axis`; backward
     members take `g` of that shape and return a gradient shaped as `x`."""
@@ -237,11 +151,10 @@ def _run(device, cuda_kernel, cpu_kernel, reference, t, x, g, axis: int, *scalar
         out = xp.empty(rows.data.shape if g is not None else rows.data.shape[:1],
                        dtype=rows.data.dtype)
         if device.cuda_kernels:
-            args, stream = device_args(xp, *inputs, out)
-            blocks, threads = rows.data.shape[0], threads_per_row(rows.data.shape[1])
             # scalars in the work dtype, as the kernels compute (float32: not a float64 operand)
-            typed = (rows.data.dtype.type(v) for v in scalars)
-            cuda_kernel[blocks, threads, stream](*args, *typed)
+            typed = tuple(rows.data.dtype.type(v) for v in scalars)
+            cuda_family("blocks").launch_rows(getattr(cuda_family("crossentropy"), cuda_kernel),
+                                              xp, rows.data, (*inputs, out), typed)
         else:
             cpu_kernel(*inputs, out, *scalars)
     return rows.restore(out) if g is not None else rows.restore_reduced(out)
@@ -256,23 +169,23 @@ def _clip_bounds(dtype, eps: float) -> tuple:
 
 def probs_forward(device, t, p, axis: int, eps: float):
     """Keras 2's crossentropy of probabilities `p` against `t` along `axis` (one per row)."""
-    return _run(device, _probs_forward_cuda, _probs_forward_cpu, _probs_forward_xp,
+    return _run(device, "_probs_forward_cuda", _probs_forward_cpu, _probs_forward_xp,
                 t, p, None, axis, *_clip_bounds(p.dtype, eps))
 
 
 def probs_backward(device, t, p, g, axis: int, eps: float):
     """d(sum(g * loss)) / dp for `probs_forward`, in one pass over each row."""
-    return _run(device, _probs_backward_cuda, _probs_backward_cpu, _probs_backward_xp,
+    return _run(device, "_probs_backward_cuda", _probs_backward_cpu, _probs_backward_xp,
                 t, p, g, axis, *_clip_bounds(p.dtype, eps))
 
 
 def logits_forward(device, t, z, axis: int):
     """Crossentropy of softmax(z) against `t` along `axis`, from the logits (one per row)."""
-    return _run(device, _logits_forward_cuda, _logits_forward_cpu, _logits_forward_xp,
+    return _run(device, "_logits_forward_cuda", _logits_forward_cpu, _logits_forward_xp,
                 t, z, None, axis)
 
 
 def logits_backward(device, t, z, g, axis: int):
     """d(sum(g * loss)) / dz for `logits_forward`: g * (softmax(z) * sum(t) - t), one pass."""
-    return _run(device, _logits_backward_cuda, _logits_backward_cpu, _logits_backward_xp,
+    return _run(device, "_logits_backward_cuda", _logits_backward_cpu, _logits_backward_xp,
                 t, z, g, axis)

@@ -32,98 +32,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, njit, prange
+from numba import njit, prange
 
 from .fastmath import exp, expm1, log1p, maxnum
-from .launch import ELEMENTWISE_THREADS, clamp, cpu_twin_applies, device_args
-from .precision import like
+from .launch import cpu_twin_applies, cuda_family
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
 USES_OUTPUT = frozenset({SIGMOID, TANH})
 CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
-
-
-# -- CUDA ----------------------------------------------------------------------------------------
-# Every constant is `like(v, c)`, in the type of v: float32 math for float32 (and float16)
-# inputs; the scalar parameters arrive in that type too (see `_params`).
-@cuda.jit(device=True)
-def _sigmoid(v):
-    """1 / (1 + exp(-v)) from exp(-|v|), which never overflows (the simulator's math.exp would
-    raise where a GPU returns inf) and keeps full precision for very negative v."""
-    one = like(v, 1.0)
-    e = math.exp(-abs(v))
-    return one / (one + e) if v >= like(v, 0.0) else e / (one + e)  # NaN: the second branch
-
-
-@cuda.jit(device=True)
-def _forward_one(op, v, alpha, low, high, threshold, top_open):
-    zero, one = like(v, 0.0), like(v, 1.0)
-    if op == RELU:
-        if threshold == zero:  # tf.nn.relu
-            r = zero if v <= zero else v
-        else:  # x * cast(x > threshold), as Keras 2 writes it: -inf * 0 is NaN there too
-            r = v if v > threshold else v * zero
-        r = clamp(r, low, high)
-        below = threshold - v
-        return r - alpha * below if below > zero and alpha != zero else r  # 0 * inf is NaN
-    if op == SIGMOID:
-        return _sigmoid(v)
-    if op == HARD_SIGMOID:
-        return clamp(like(v, 0.2) * v + like(v, 0.5), zero, one)
-    if op == TANH:
-        return math.tanh(v)
-    if op == ELU:
-        return v if v > zero else alpha * math.expm1(v)
-    if op == SOFTPLUS:
-        return (v if v > zero else zero) + math.log1p(math.exp(-abs(v)))
-    return v / (one + abs(v))  # SOFTSIGN
-
-
-@cuda.jit(device=True)
-def _backward_one(op, v, g, alpha, low, high, threshold, top_open):
-    """`v` is the input, or the output for the USES_OUTPUT ops."""
-    zero, one = like(v, 0.0), like(v, 1.0)
-    if op == RELU:
-        if threshold == zero and high == math.inf:  # tf.nn.leaky_relu (or relu: alpha 0)
-            return g if v > zero else g * alpha
-        inside = v > threshold and v >= low and (v < high if top_open else v <= high)
-        return g * ((one if inside else zero) + (alpha if v < threshold else zero))
-    if op == SIGMOID:
-        return g * v * (one - v)
-    if op == HARD_SIGMOID:
-        h = like(v, 0.2) * v + like(v, 0.5)
-        # clip_by_value: the gradient passes at the bounds
-        return zero if h < zero or h > one else g * like(v, 0.2)
-    if op == TANH:
-        return g * (one - v * v)
-    if op == ELU:  # TF's EluGrad: g where elu(x) >= 0 (x = 0 and NaN too), times alpha there
-        return g if v > zero else g * alpha * (math.exp(v) if v < zero else one)
-    if op == SOFTPLUS:
-        return g * _sigmoid(v)
-    d = one + abs(v)  # SOFTSIGN
-    return g / (d * d)
-
-
-@cuda.jit(cache=True)
-def _forward_cuda(x, out, op, alpha, low, high, threshold, top_open):
-    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        out[i] = _forward_one(op, x[i], alpha, low, high, threshold, top_open)
-
-
-@cuda.jit(cache=True)
-def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold, top_open):
-    for i in range(cuda.grid(1), v.shape[0], cuda.gridsize(1)):
-        dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold, top_open)
-
-
-# What the launchers below pass (for the audit, gpubk.kernels.audit): flat contiguous arrays in
-# the work dtype (float16 is computed in float32), the op code, and the scalar parameters.
-LAUNCHES = {
-    "_forward_cuda": [f"void({t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
-                      for t in ("float32", "float64")],
-    "_backward_cuda": [f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
-                       for t in ("float32", "float64")],
-}
 
 
 # -- CPU twins (CPU_TWIN_OPS) ---------------------------------------------------------------------
@@ -219,10 +135,6 @@ def _params(dtype, *values) -> tuple:
     return tuple(dtype.type(v) for v in values)
 
 
-def _grid(n: int) -> int:
-    return max(1, min((n + ELEMENTWISE_THREADS - 1) // ELEMENTWISE_THREADS, 65_535))
-
-
 def _twin_applies(op, a) -> bool:
     return op in CPU_TWIN_OPS and cpu_twin_applies(a)
 
@@ -234,9 +146,9 @@ def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, thresho
     if x.size and device.cuda_kernels:
         flat = _flat(xp, x, _work_dtype(x))
         out = xp.empty_like(flat)
-        args, stream = device_args(xp, flat, out)
-        _forward_cuda[_grid(flat.size), ELEMENTWISE_THREADS, stream](
-            *args, op, *_params(flat.dtype, alpha, low, high, threshold), top_open)
+        cuda_family("blocks").launch_flat(
+            cuda_family("elementwise")._forward_cuda, xp, flat.size, (flat, out),
+            (op, *_params(flat.dtype, alpha, low, high, threshold), top_open))
         return out.reshape(x.shape).astype(x.dtype, copy=False)
     if _twin_applies(op, x):
         flat = _flat(xp, x, x.dtype)
@@ -256,9 +168,9 @@ def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, thr
         dtype = _work_dtype(v)
         flat_v, flat_g = _flat(xp, v, dtype), _flat(xp, g, dtype)
         out = xp.empty_like(flat_v)
-        args, stream = device_args(xp, flat_v, flat_g, out)
-        _backward_cuda[_grid(flat_v.size), ELEMENTWISE_THREADS, stream](
-            *args, op, *_params(dtype, alpha, low, high, threshold), top_open)
+        cuda_family("blocks").launch_flat(
+            cuda_family("elementwise")._backward_cuda, xp, flat_v.size, (flat_v, flat_g, out),
+            (op, *_params(dtype, alpha, low, high, threshold), top_open))
         return out.reshape(v.shape).astype(v.dtype, copy=False)
     if _twin_applies(op, v):
         flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)

@@ -10,8 +10,7 @@ target uses the same overload, so one formula serves every target.
 from __future__ import annotations
 
 from numba import types
-from numba.cuda.extending import overload as cuda_overload
-from numba.extending import overload as cpu_overload
+from numba.extending import overload
 
 
 def like(v, c):
@@ -29,5 +28,4 @@ def _like_typed(v, c):
     return impl
 
 
-cuda_overload(like, target="cuda")(_like_typed)
-cpu_overload(like)(_like_typed)
+overload(like)(_like_typed)  # the CPU target; cuda/__init__.py registers the CUDA one

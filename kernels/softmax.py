@@ -7,64 +7,10 @@ All three put NaN and inf where the NumPy formulas (`_forward_xp`, `_backward_xp
 """
 from __future__ import annotations
 
-import math
-
-from numba import cuda, njit, prange
+from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, row_max
-from .launch import MAX_THREADS, Rows, block_sum, cpu_twin_applies, device_args, \
-    block_row_max, threads_per_row
-from .precision import like
-
-
-# -- CUDA ----------------------------------------------------------------------------------------
-# In the rows' dtype throughout (shared buffer, accumulators, constants): float32 math for
-# float32 rows (and float16, computed in float32), float64 for float64.
-@cuda.jit(cache=True)
-def _forward_cuda(x, out, take_log):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, x.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, x.dtype)
-    m = block_row_max(buf, x, row)
-    s = x.dtype.type(0)
-    for j in range(tid, n, step):
-        s += math.exp(x[row, j] - m)
-    s = block_sum(buf, s)
-    if take_log:
-        shift = m + math.log(s)
-        for j in range(tid, n, step):
-            out[row, j] = x[row, j] - shift
-    else:
-        inv = like(s, 1.0) / s  # one division per row
-        for j in range(tid, n, step):
-            out[row, j] = math.exp(x[row, j] - m) * inv
-
-
-@cuda.jit(cache=True)
-def _backward_cuda(y, dy, dx, of_log):
-    row, tid, step, n = cuda.blockIdx.x, cuda.threadIdx.x, cuda.blockDim.x, y.shape[1]
-    buf = cuda.shared.array(MAX_THREADS, y.dtype)
-    s = y.dtype.type(0)
-    for j in range(tid, n, step):  # softmax: sum(dy * y); log-softmax: sum(dy)
-        s += dy[row, j] if of_log else dy[row, j] * y[row, j]
-    s = block_sum(buf, s)
-    for j in range(tid, n, step):
-        if of_log:
-            dx[row, j] = dy[row, j] - math.exp(y[row, j]) * s
-        else:
-            dx[row, j] = y[row, j] * (dy[row, j] - s)
-
-
-# What the launchers pass (for the audit, gpubk.kernels.audit): rows in the work dtype.
-LAUNCHES = {
-    "_forward_cuda": [f"void({t}[:, ::1], {t}[:, ::1], boolean)" for t in ("float32", "float64")],
-    "_backward_cuda": [f"void({t}[:, ::1], {t}[:, ::1], {t}[:, ::1], boolean)"
-                       for t in ("float32", "float64")],
-}
-
-
-def _launch(kernel, xp, rows, *arrays):
-    args, stream = device_args(xp, *arrays)
-    kernel[rows.shape[0], threads_per_row(rows.shape[1]), stream](*args)
+from .launch import Rows, cpu_twin_applies, cuda_family
 
 
 # -- CPU twins -----------------------------------------------------------------------------------
@@ -135,7 +81,8 @@ def forward(device, a, axis: int, take_log: bool = False):
     rows = Rows(xp, a, axis)
     out = xp.empty_like(rows.data)
     if device.cuda_kernels:
-        _launch(_forward_cuda, xp, rows.data, rows.data, out, take_log)
+        kernel = cuda_family("softmax")._forward_cuda
+        cuda_family("blocks").launch_rows(kernel, xp, rows.data, (rows.data, out), (take_log,))
     else:
         _forward_cpu(rows.data, out, take_log)
     return rows.restore(out)
@@ -152,7 +99,9 @@ def backward(device, y, dy, axis: int, of_log: bool = False):
     rows_y, rows_dy = Rows(xp, y, axis), Rows(xp, dy.astype(y.dtype, copy=False), axis)
     out = xp.empty_like(rows_y.data)
     if device.cuda_kernels:
-        _launch(_backward_cuda, xp, rows_y.data, rows_y.data, rows_dy.data, out, of_log)
+        kernel = cuda_family("softmax")._backward_cuda
+        cuda_family("blocks").launch_rows(kernel, xp, rows_y.data,
+                                          (rows_y.data, rows_dy.data, out), (of_log,))
     else:
         _backward_cpu(rows_y.data, rows_dy.data, out, of_log)
     return rows_y.restore(out)

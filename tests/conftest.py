@@ -2,6 +2,7 @@
 a CUDA device)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -20,6 +21,10 @@ def _has_gpu() -> bool:
 
 
 HAS_GPU = _has_gpu()
+# numba-cuda has no macOS wheels: there the tests of the CUDA kernels (simulator, audit) skip.
+HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+NO_NUMBA_CUDA = ("numba-cuda is not installed (it has no wheels for this platform), so the CUDA "
+                 "kernels can neither run under the simulator nor compile here")
 if not HAS_GPU:  # the simulator must be chosen before anything imports numba.cuda
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 GPU = [pytest.param("gpu", id="gpu", marks=pytest.mark.gpu)] if HAS_GPU else []
@@ -53,3 +58,18 @@ def _restore_config():
     K.set_floatx(floatx)
     K.set_epsilon(eps)
     K.clear_session()  # each test starts eager (a placeholder turns graph mode on)
+
+
+def _runs_on_sim(item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(v == "sim" or isinstance(v, tuple) and "sim" in v for v in params.values())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without numba-cuda, every test on the `sim` device, or marked `sim`, skips and says why."""
+    if HAS_NUMBA_CUDA:
+        return
+    skip = pytest.mark.skip(reason=NO_NUMBA_CUDA)
+    for item in items:
+        if _runs_on_sim(item) or item.get_closest_marker("sim"):
+            item.add_marker(skip)

@@ -8,7 +8,7 @@ import pytest
 import gpubk as K
 from gpubk.bench import harness
 
-MACHINE = {"device": "cpu", "bandwidth_Bps": 2e10, "bandwidth_bytes": 1 << 27,
+MACHINE = {"device": "cpu", "dtype": "float16", "bandwidth_Bps": 2e10, "bandwidth_bytes": 1 << 27,
            "matmul": "matmul 1024x1024", "matmul_FLOPps": 1e11}
 
 
@@ -24,8 +24,8 @@ def test_table_names_each_ceiling_and_flags_noisy_rows():
             row("tiny ops", "x + y (4,)", "my-long-impl-name", fraction=None, ceiling=None),
             row("matmul", "(64,)", "gpubk", unit="FLOP/s", ceiling="matmul 1024x1024")]
     lines = harness.table({"machine": MACHINE, "rows": rows}).splitlines()
-    assert lines[0] == ("device cpu: a copy of 128 MiB moves 20.0 GB/s, a float32 matmul "
-                        "1024x1024 does 100.0 GFLOP/s")
+    assert lines[0] == ("device cpu, float16 inputs: a copy of 128 MiB moves 20.0 GB/s, a "
+                        "float32 matmul 1024x1024 does 100.0 GFLOP/s")
     noisy, starred, small, flops = lines[2:6]
     assert noisy.split()[-7:] == ["noisy", "1.00", "GB/s", "50.0%", "copy", "512", "KiB"]
     assert "2933" not in noisy and "2,933" not in noisy

@@ -105,8 +105,9 @@ def test_bench_rejects_bad_arguments_before_running(tmp_path, args, status, mess
 
 
 def test_argparse_errors_are_one_line_too():
-    assert_one_line_error(gpubk_cmd("serve"), 2, "gpubk: invalid choice: 'serve' (choose from "
-                                                 "'info', 'demo', 'bench', 'walkthrough')")
+    assert_one_line_error(gpubk_cmd("serve"), 2,
+                          "gpubk: invalid choice: 'serve' (choose from 'info', 'demo', 'bench', "
+                          "'kernels', 'walkthrough')")
     assert_one_line_error(gpubk_cmd("demo", "--bogus"), 2, "gpubk: unrecognized arguments: "
                                                            "--bogus")
 

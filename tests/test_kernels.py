@@ -117,21 +117,22 @@ def test_kernels_write_every_element(target, rng):
     g = rng.standard_normal(5).astype(np.float32)
     full, rows = np.full_like(x, np.nan), np.full(5, np.nan, np.float32)
     if target.cuda_kernels:
-        args, _ = launch.device_args(target.xp, put(target, x), put(target, t), put(target, g))
+        blocks, cuda_softmax, cuda_xent, cuda_elementwise = (
+            launch.cuda_family(name) for name in ("blocks", "softmax", "crossentropy",
+                                                  "elementwise"))
+        args, _ = blocks.device_args(target.xp, put(target, x), put(target, t), put(target, g))
         xs, ts, gs = args
         outs = [target.put(full.copy()) for _ in range(4)] + \
             [target.put(rows.copy()) for _ in range(2)]
-        blocks, threads = 5, launch.threads_per_row(37)
+        grid, threads = 5, blocks.threads_per_row(37)
         low, high = np.float32(1e-7), np.float32(1) - np.float32(1e-7)  # as the launchers pass
-        softmax._forward_cuda[blocks, threads](xs, outs[0], False)
-        softmax._backward_cuda[blocks, threads](xs, xs, outs[1], False)
-        crossentropy._logits_backward_cuda[blocks, threads](ts, xs, gs, outs[2])
-        crossentropy._probs_backward_cuda[blocks, threads](ts, np.abs(x) + 0.1, gs, outs[3],
-                                                           low, high)
-        crossentropy._logits_forward_cuda[blocks, threads](ts, xs, outs[4])
-        crossentropy._probs_forward_cuda[blocks, threads](ts, np.abs(x) + 0.1, outs[5],
-                                                          low, high)
-        elementwise._forward_cuda[2, 32](
+        cuda_softmax._forward_cuda[grid, threads](xs, outs[0], False)
+        cuda_softmax._backward_cuda[grid, threads](xs, xs, outs[1], False)
+        cuda_xent._logits_backward_cuda[grid, threads](ts, xs, gs, outs[2])
+        cuda_xent._probs_backward_cuda[grid, threads](ts, np.abs(x) + 0.1, gs, outs[3], low, high)
+        cuda_xent._logits_forward_cuda[grid, threads](ts, xs, outs[4])
+        cuda_xent._probs_forward_cuda[grid, threads](ts, np.abs(x) + 0.1, outs[5], low, high)
+        cuda_elementwise._forward_cuda[2, 32](
             x.reshape(-1), outs[0].reshape(-1), elementwise.SIGMOID,
             *elementwise._params(x.dtype, 0.0, -math.inf, math.inf, 0.0), False)
     else:
@@ -159,6 +160,7 @@ class _RecordLaunches:
         return launch
 
 
+@pytest.mark.sim
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # outputs left unwritten
 def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
     """What the row-kernel launchers pass (float16, float32 and float64 inputs) is exactly what
@@ -166,7 +168,8 @@ def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
     the work dtype and scalar parameters (the clip bounds) in that dtype too, not float64."""
     device = devices.parse("gpu" if HAS_GPU else "sim")
     seen = set()
-    for module in (softmax, crossentropy):
+    families = [launch.cuda_family(name) for name in ("softmax", "crossentropy")]
+    for module in families:
         for name in module.LAUNCHES:
             monkeypatch.setattr(module, name, _RecordLaunches((module, name), seen))
     for dtype in (np.float16, np.float32, np.float64):
@@ -180,7 +183,7 @@ def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
         crossentropy.logits_forward(device, x, x, 1)
         crossentropy.logits_backward(device, x, x, g, 1)
     declared = {((module, name), sigutils.normalize_signature(sig)[0])
-                for module in (softmax, crossentropy)
+                for module in families
                 for name, sigs in module.LAUNCHES.items() for sig in sigs}
     assert seen == declared
 

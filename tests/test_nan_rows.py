@@ -3,6 +3,7 @@ from logits, forward and backward): every path (NumPy below the CPU-twin thresho
 twins, the CUDA kernels under the simulator or on the GPU) puts NaN exactly where the plain
 float64 NumPy formulas below do, the same inf, and the same finite values. The NumPy path warns
 only where the result is undefined."""
+import functools
 import warnings
 
 import numpy as np
@@ -220,12 +221,17 @@ def test_crossentropy_launchers(path, dtype, monkeypatch):
                 ref_probs_grad(t, p, g, low, high), dtype)
 
 
-@cuda.jit
-def _block_max_kernel(x, out):
-    buf = cuda.shared.array(launch.MAX_THREADS, x.dtype)  # as the row kernels
-    m = launch.block_row_max(buf, x, cuda.blockIdx.x)
-    if cuda.threadIdx.x == 0:
-        out[cuda.blockIdx.x] = m
+@functools.cache
+def _block_max_kernel():
+    blocks = launch.cuda_family("blocks")
+
+    @cuda.jit
+    def kernel(x, out):
+        buf = cuda.shared.array(blocks.MAX_THREADS, x.dtype)  # as the row kernels
+        m = blocks.block_row_max(buf, x, cuda.blockIdx.x)
+        if cuda.threadIdx.x == 0:
+            out[cuda.blockIdx.x] = m
+    return kernel
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -240,7 +246,8 @@ def test_block_row_max_propagates_nan(path, dtype):
     x[WIDTH, 3] = inf
     x[WIDTH + 1] = -inf
     out = device.put(np.zeros(len(x), dtype))
-    _block_max_kernel[len(x), launch.threads_per_row(WIDTH)](device.put(x), out)
+    threads = launch.cuda_family("blocks").threads_per_row(WIDTH)
+    _block_max_kernel()[len(x), threads](device.put(x), out)
     np.testing.assert_array_equal(host(out), x.max(axis=1))  # NaN, inf, -inf and 2
 
 

@@ -1,0 +1,92 @@
+"""A laptop install: `pip install .` needs only NumPy and Numba, and gpubk (its demo, its
+gradients) runs where numba-cuda cannot be installed (it has no macOS wheels).
+
+The machine without numba-cuda is made here without downloading anything: Python without its
+site folder (`-S`), given every installed package but numba-cuda, CUDA's Python packages and
+CuPy, and gpubk staged as it installs (bench/stage.sh)."""
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import tomllib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+HIDDEN = ("numba_cuda", "cuda", "nvidia", "cupy", "gpubk", "__editable__", "_gpubk")
+
+
+def test_the_base_install_needs_only_numpy_and_numba():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {dep.split(">")[0].split("=")[0].split(";")[0].strip()
+             for dep in project["dependencies"]}
+    assert names == {"numpy", "numba"}
+    extras = project["optional-dependencies"]
+    assert any(dep.startswith("numba-cuda") for dep in extras["sim"])
+    for gpu in ("cuda12", "cuda13"):
+        assert any(dep.startswith("numba-cuda[cu") for dep in extras[gpu]), gpu
+    # the README's test command must keep working on macOS: numba-cuda only where it exists
+    (cuda_dep,) = [dep for dep in extras["test"] if dep.startswith("numba-cuda")]
+    assert "sys_platform != 'darwin'" in cuda_dep
+
+
+@pytest.fixture(scope="module")
+def site_without_numba_cuda(tmp_path_factory):
+    """A folder holding every installed package but numba-cuda, CUDA's and CuPy's, and gpubk
+    staged as it installs."""
+    site = tmp_path_factory.mktemp("site")
+    for entry in pathlib.Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith(HIDDEN) and not entry.name.endswith(".pth"):
+            (site / entry.name).symlink_to(entry)
+    subprocess.run(["bash", str(REPO / "bench" / "stage.sh"), str(site)], check=True)
+    return site
+
+
+def _python(site, *args, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "GPUBK_"))}
+    env.update(PYTHONPATH=str(site), PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-S", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+CHECK = """
+import importlib.util, sys
+import numpy as np
+import gpubk as K
+assert importlib.util.find_spec("numba_cuda") is None, "numba-cuda is visible"
+w = K.variable(np.array([[0.5, -1.0], [2.0, 0.25]]), dtype="float64")
+x = K.constant(np.array([[1.0, 2.0], [-3.0, 0.5], [0.1, 0.2]]), dtype="float64")
+t = K.constant(np.eye(2)[[0, 1, 1]], dtype="float64")
+def loss(value):
+    return K.sum(K.categorical_crossentropy(t, K.softmax(K.relu(K.dot(x, value)) + 0.1)))
+(g,) = K.gradients(loss(w), [w])
+step = 1e-6
+for i in range(2):
+    for j in range(2):
+        e = np.zeros((2, 2)); e[i, j] = step
+        numeric = (K.eval(loss(K.constant(K.eval(w) + e, "float64"))) -
+                   K.eval(loss(K.constant(K.eval(w) - e, "float64")))) / (2 * step)
+        assert abs(K.eval(g)[i, j] - numeric) < 1e-6, (i, j, K.eval(g)[i, j], numeric)
+big = K.constant(np.random.default_rng(0).standard_normal((300, 200)), "float32")
+K.eval(K.softmax(big)); K.eval(K.sigmoid(big))  # large enough for the Numba CPU twins
+print("cuda modules:", sorted(m for m in sys.modules if "cuda" in m))
+try:
+    K.device("sim").__enter__()
+except K.DeviceError as err:
+    print("sim:", err)
+"""
+
+
+def test_the_cpu_path_runs_without_numba_cuda(site_without_numba_cuda, tmp_path):
+    run = _python(site_without_numba_cuda, "-c", CHECK, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "cuda modules: []" in run.stdout  # the CUDA parts were never imported
+    assert "sim: sim requested but numba-cuda" in run.stdout and "'sim' extra" in run.stdout
+
+
+def test_the_demo_trains_one_epoch_without_numba_cuda(site_without_numba_cuda, tmp_path):
+    run = _python(site_without_numba_cuda, "-m", "gpubk", "demo", "--epochs", "1", "--subset",
+                  "200", "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "device cpu" in run.stdout and (tmp_path / "demo" / "weights.npz").is_file()
