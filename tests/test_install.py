@@ -90,3 +90,17 @@ def test_the_demo_trains_one_epoch_without_numba_cuda(site_without_numba_cuda, t
                   "200", "--out", str(tmp_path / "demo"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "device cpu" in run.stdout and (tmp_path / "demo" / "weights.npz").is_file()
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages setuptools installs: a folder missing from the list
+    works in an editable install and is absent from `pip install .` (and the Docker image)."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    roots = {"gpubk": REPO / "gpubk", **{name: REPO / folder for name, folder in
+                                         setuptools["package-dir"].items()}}
+    found = set()
+    for name, folder in roots.items():
+        for init in folder.rglob("__init__.py"):
+            parts = init.parent.relative_to(folder).parts
+            found.add(".".join((name, *parts)))
+    assert found == set(setuptools["packages"])
