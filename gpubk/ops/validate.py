@@ -41,6 +41,11 @@ def check_int(value, func: str, name: str, minimum: int | None = None) -> int:
 def check_number(value, func: str, name: str, low: float | None = None,
                  high: float | None = None) -> float:
     """A real, non-NaN number (Python, NumPy, or a 0-d tensor) in [low, high] where given."""
+    if value.__class__ is float or value.__class__ is int:  # the common case, cheaply
+        if value != value:
+            raise ValueError(f"{func}: {name} must be a number, got nan")
+        if low is None and high is None:
+            return value
     if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value.numpy().item()
     if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
@@ -99,8 +104,12 @@ def _concrete_ints(value, func: str, name: str) -> list | None:
 def check_dims(shape, func: str, name: str = "shape", minimum: int = 0) -> tuple:
     """A shape (an int, a list or tuple of ints, or a 1-D integer tensor) as a tuple of Python
     ints, each at least `minimum` (-1 for a reshape target)."""
-    if shape.__class__ is tuple and all(n.__class__ is int and n >= minimum for n in shape):
-        return shape  # the common case
+    if shape.__class__ is tuple:  # the common case, on every reshape: a loop, no generator
+        for n in shape:
+            if n.__class__ is not int or n < minimum:
+                break
+        else:
+            return shape
     dims = _concrete_ints(shape, func, name)
     if dims is None:
         if isinstance(shape, (list, tuple)):
