@@ -60,9 +60,15 @@ def _restore_config():
     K.clear_session()  # each test starts eager (a placeholder turns graph mode on)
 
 
+def _is_sim(value) -> bool:
+    # only strings compare: a parameter may be a tensor, whose == is elementwise
+    return isinstance(value, str) and value == "sim"
+
+
 def _runs_on_sim(item) -> bool:
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return any(v == "sim" or isinstance(v, tuple) and "sim" in v for v in params.values())
+    return any(_is_sim(v) or isinstance(v, tuple) and any(_is_sim(e) for e in v)
+               for v in params.values())
 
 
 def pytest_collection_modifyitems(config, items):

@@ -108,3 +108,14 @@ def test_every_subpackage_is_installed():
             parts = init.parent.relative_to(folder).parts
             found.add(".".join((name, *parts)))
     assert found == set(setuptools["packages"])
+
+
+def test_the_tests_skip_the_simulator_without_numba_cuda(site_without_numba_cuda, tmp_path):
+    """Where numba-cuda cannot be installed (macOS), the README's test command still passes:
+    the simulator's cases skip and say why, the CPU cases run."""
+    run = _python(site_without_numba_cuda, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                  "-rs", "-k", "relu and float32 and eager", str(REPO / "tests" / "test_kinks.py"),
+                  cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " skipped" in run.stdout
+    assert "numba-cuda is not installed" in run.stdout
