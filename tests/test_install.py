@@ -1,9 +1,10 @@
 """A laptop install: `pip install .` needs only NumPy and Numba, and gpubk (its demo, its
 gradients) runs where numba-cuda cannot be installed (it has no macOS wheels).
 
-The machine without numba-cuda is made here without downloading anything: Python without its
-site folder (`-S`), given every installed package but numba-cuda, CUDA's Python packages and
-CuPy, and gpubk staged as it installs (bench/stage.sh)."""
+The machine without numba-cuda is a fresh virtual environment: a `.pth` file gives it every
+package installed here but numba-cuda, CUDA's Python packages and CuPy (rather than
+downloading NumPy, Numba, scikit-learn and matplotlib again), and gpubk is installed into it for
+real (`pip install --no-deps .`: a wheel built from this checkout, not an editable install)."""
 import os
 import pathlib
 import subprocess
@@ -36,22 +37,34 @@ def test_the_base_install_needs_only_numpy_and_numba():
 
 
 @pytest.fixture(scope="module")
-def site_without_numba_cuda(tmp_path_factory):
-    """A folder holding every installed package but numba-cuda, CUDA's and CuPy's, and gpubk
-    staged as it installs."""
-    site = tmp_path_factory.mktemp("site")
+def venv_without_numba_cuda(tmp_path_factory):
+    """The python of a new virtual environment with gpubk installed and no numba-cuda."""
+    root = tmp_path_factory.mktemp("laptop")
+    deps = root / "deps"  # every package installed here but the hidden ones
+    deps.mkdir()
     for entry in pathlib.Path(sysconfig.get_paths()["purelib"]).iterdir():
         if not entry.name.lower().startswith(HIDDEN) and not entry.name.endswith(".pth"):
-            (site / entry.name).symlink_to(entry)
-    subprocess.run(["bash", str(REPO / "bench" / "stage.sh"), str(site)], check=True)
-    return site
+            (deps / entry.name).symlink_to(entry)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True)
+    (pathlib.Path(purelib.stdout.strip()) / "deps.pth").write_text(f"{deps}\n")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--quiet", str(REPO)],  # its build backend (setuptools) comes from PyPI, as for users
+        capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    return python
 
 
-def _python(site, *args, cwd):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "GPUBK_"))}
-    env.update(PYTHONPATH=str(site), PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-S", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+def _python(python, *args, cwd):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NUMBA_", "GPUBK_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(PYTHONWARNINGS="ignore")
+    return subprocess.run([str(python), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 CHECK = """
@@ -82,15 +95,15 @@ except K.DeviceError as err:
 """
 
 
-def test_the_cpu_path_runs_without_numba_cuda(site_without_numba_cuda, tmp_path):
-    run = _python(site_without_numba_cuda, "-c", CHECK, cwd=tmp_path)
+def test_the_cpu_path_runs_without_numba_cuda(venv_without_numba_cuda, tmp_path):
+    run = _python(venv_without_numba_cuda, "-c", CHECK, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "cuda modules: []" in run.stdout  # the CUDA parts were never imported
     assert "sim: sim requested but numba-cuda" in run.stdout and "'sim' extra" in run.stdout
 
 
-def test_the_demo_trains_one_epoch_without_numba_cuda(site_without_numba_cuda, tmp_path):
-    run = _python(site_without_numba_cuda, "-m", "gpubk", "demo", "--epochs", "1", "--subset",
+def test_the_demo_trains_one_epoch_without_numba_cuda(venv_without_numba_cuda, tmp_path):
+    run = _python(venv_without_numba_cuda, "-m", "gpubk", "demo", "--epochs", "1", "--subset",
                   "200", "--out", str(tmp_path / "demo"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "device cpu" in run.stdout and (tmp_path / "demo" / "weights.npz").is_file()
@@ -110,10 +123,10 @@ def test_every_subpackage_is_installed():
     assert found == set(setuptools["packages"])
 
 
-def test_the_tests_skip_the_simulator_without_numba_cuda(site_without_numba_cuda, tmp_path):
+def test_the_tests_skip_the_simulator_without_numba_cuda(venv_without_numba_cuda, tmp_path):
     """Where numba-cuda cannot be installed (macOS), the README's test command still passes:
     the simulator's cases skip and say why, the CPU cases run."""
-    run = _python(site_without_numba_cuda, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    run = _python(venv_without_numba_cuda, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                   "-rs", "-k", "relu and float32 and eager", str(REPO / "tests" / "test_kinks.py"),
                   cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
