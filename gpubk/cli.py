@@ -165,7 +165,7 @@ def _kernels(args) -> int:
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         raise CommandError("the audit compiles for real GPUs, and NUMBA_ENABLE_CUDASIM is set "
                            "(the simulator replaces the compiler); unset it", ENVIRONMENT)
-    _require("numba_cuda", "the kernel audit", "cuda13")
+    _require("numba_cuda", "the kernel audit", "audit")
     from numba.cuda.cudadrv import nvvm  # noqa: PLC0415
     from .kernels import audit  # noqa: PLC0415
     try:
@@ -174,8 +174,8 @@ def _kernels(args) -> int:
     except ValueError as err:
         raise CommandError(f"--arch: {str(err).removeprefix('kernels: ')}", BAD_ARGUMENT) from None
     if not nvvm.is_available():
-        raise CommandError("the audit needs libNVVM, which numba-cuda[cu13] (the 'cuda13' "
-                           "extra) brings from pip", ENVIRONMENT)
+        raise CommandError("the audit needs libNVVM, which the 'audit' extra (numba-cuda[cu13]) "
+                           "brings from pip", ENVIRONMENT)
     if args.json:
         _check_can_write(args.json, "--json")
     rows = audit.audit(archs)

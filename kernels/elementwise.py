@@ -99,7 +99,7 @@ def _forward_xp(xp, op, x, alpha, low, high, threshold, top_open):
 
 def _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open):
     if op == RELU:  # as _backward_one
-        if threshold == 0 and high == math.inf:
+        if threshold == 0 and low == -math.inf:  # no max_value: tf.nn.leaky_relu (or relu)
             return xp.where(v > 0, g, g * alpha) if alpha else g * (v > 0)
         inside = (v > threshold) & (v >= low) & ((v < high) if top_open else (v <= high))
         grad = g * inside
@@ -108,7 +108,7 @@ def _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open):
         return g * v * (1 - v)
     if op == HARD_SIGMOID:
         h = v * 0.2 + 0.5
-        return g * 0.2 * ~((h < 0) | (h > 1))
+        return xp.where((h < 0) | (h > 1), 0, g * 0.2)  # a select: 0 even for an inf g
     if op == TANH:
         return g * (1 - v * v)
     if op == ELU:

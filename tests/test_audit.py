@@ -10,7 +10,15 @@ import pytest
 
 from gpubk.kernels import audit, launch
 
-pytestmark = pytest.mark.sim  # needs numba-cuda and its compiler packages
+pytestmark = pytest.mark.sim  # needs numba-cuda
+
+
+@pytest.fixture(autouse=True)
+def _compiler():
+    """libNVVM comes with the `audit` extra (or a GPU extra): without it the audit cannot run."""
+    from numba.cuda.cudadrv import nvvm
+    if not nvvm.is_available():
+        pytest.skip("libNVVM is not installed: install gpubk with the 'audit' extra")
 
 
 def test_every_kernel_compiles_clean_for_sm80_and_sm90(tmp_path):

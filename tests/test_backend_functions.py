@@ -333,7 +333,7 @@ def test_sparse_categorical_crossentropy_axis_ignore_class_and_errors(kernel_dev
                                                    axis=1, ignore_class=-1))
     assert got[0, 0] == 0.0
     np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
-    with pytest.raises(ValueError, match=r"targets must be in \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"targets must be whole class indices in \[0, 4\)"):
         K.sparse_categorical_crossentropy(K.constant(labels, "int32"), f64(z), True, axis=1)
 
 

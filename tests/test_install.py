@@ -31,9 +31,12 @@ def test_the_base_install_needs_only_numpy_and_numba():
     assert any(dep.startswith("numba-cuda") for dep in extras["sim"])
     for gpu in ("cuda12", "cuda13"):
         assert any(dep.startswith("numba-cuda[cu") for dep in extras[gpu]), gpu
-    # the README's test command must keep working on macOS: numba-cuda only where it exists
+    # the README's test command must keep working on macOS: numba-cuda only where it exists,
+    # and without its CUDA 13 packages in `test`, so that `.[test,cuda12]` resolves too
     (cuda_dep,) = [dep for dep in extras["test"] if dep.startswith("numba-cuda")]
-    assert "sys_platform != 'darwin'" in cuda_dep
+    assert "sys_platform != 'darwin'" in cuda_dep and "[cu" not in cuda_dep
+    (audit_dep,) = extras["audit"]
+    assert audit_dep.startswith("numba-cuda[cu13]") and "sys_platform != 'darwin'" in audit_dep
 
 
 @pytest.fixture(scope="module")

@@ -163,12 +163,12 @@ class _RecordLaunches:
 @pytest.mark.sim
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # outputs left unwritten
 def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
-    """What the row-kernel launchers pass (float16, float32 and float64 inputs) is exactly what
-    their family's LAUNCHES declares, so the kernel audit compiles the code that runs: arrays in
-    the work dtype and scalar parameters (the clip bounds) in that dtype too, not float64."""
+    """What the launchers pass (float16, float32 and float64 inputs) is exactly what their
+    family's LAUNCHES declares, so the kernel audit compiles the code that runs: arrays in the
+    work dtype and scalar parameters (clip bounds, relu's) in that dtype too, not float64."""
     device = devices.parse("gpu" if HAS_GPU else "sim")
     seen = set()
-    families = [launch.cuda_family(name) for name in ("softmax", "crossentropy")]
+    families = [launch.cuda_family(name) for name in ("softmax", "crossentropy", "elementwise")]
     for module in families:
         for name in module.LAUNCHES:
             monkeypatch.setattr(module, name, _RecordLaunches((module, name), seen))
@@ -182,6 +182,9 @@ def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
         crossentropy.probs_backward(device, x, x, g, 1, 1e-7)
         crossentropy.logits_forward(device, x, x, 1)
         crossentropy.logits_backward(device, x, x, g, 1)
+        params = (0.1, 0.0, 6.0, 0.0, True)  # relu's (alpha, low, high, threshold, top_open)
+        elementwise.forward(device, elementwise.RELU, x, *params)
+        elementwise.backward(device, elementwise.RELU, x, x, *params)
     declared = {((module, name), sigutils.normalize_signature(sig)[0])
                 for module in families
                 for name, sigs in module.LAUNCHES.items() for sig in sigs}

@@ -16,7 +16,7 @@ def _fill(func: str, shape, dtype, make) -> tuple:
     dev = devices.current()
     dtype = as_dtype(dtype or floatx(), func)
     shape = check_shape(shape, func)
-    check_size(shape, dtype.itemsize, func, dev.xp)
+    check_size(shape, dtype.itemsize, func, dev)
     with dev.context():
         return make(dev.xp, shape, dtype), dev
 

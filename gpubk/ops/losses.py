@@ -173,11 +173,10 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     if target.dtype.kind not in "iuf":
         raise TypeError(f"sparse_categorical_crossentropy: expected integer targets, got "
                         f"{target.dtype.name}")
-    # Keras casts float targets to int64, which would silently truncate 0.5 to class 0.
-    if target.dtype.kind == "f" and bool((target.data != target.device.xp.trunc(
-            target.data)).any()):
-        raise ValueError("sparse_categorical_crossentropy: targets must be whole class indices, "
-                         f"got non-integer values in a {target.dtype.name} target")
+    # Keras casts float targets to int64, which would silently truncate 0.5 to class 0: such
+    # targets are refused below, in the one host check of the range.
+    fractional = target.data != target.device.xp.trunc(target.data) \
+        if target.dtype.kind == "f" else None
     target = cast(target, "int64")
     output, from_logits = _logits_of(output, from_logits, softmax,
                                      "sparse_categorical_crossentropy")
@@ -196,9 +195,12 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
                              "row of the output")
         target = reshape(target, result_shape)
     valid = None if ignore_class is None else not_equal(target, int(ignore_class))
-    checked = target.data if valid is None else target.data[valid.data]
-    if bool(((checked < 0) | (checked >= classes)).any()):
-        raise ValueError(f"sparse_categorical_crossentropy: targets must be in [0, {classes})")
+    bad = (target.data < 0) | (target.data >= classes)
+    if fractional is not None:
+        bad |= fractional.reshape(bad.shape)
+    if bool((bad if valid is None else bad[valid.data]).any()):
+        raise ValueError(f"sparse_categorical_crossentropy: targets must be whole class "
+                         f"indices in [0, {classes})")
     if valid is not None:
         target = where(valid, target, 0)
     loss = categorical_crossentropy(one_hot(target, classes), output, from_logits=True)

@@ -252,11 +252,14 @@ def _clip_grad(g, y, needs, x, low, high):
     return (where(outside, zeros_like_data(g), g),)
 
 
-def _clip_bound(value, unbounded: float, name: str):
-    """A bound of `clip`: None (unbounded), a number, or a tensor."""
+def _clip_bound(value, x: Tensor, unbounded: float, name: str):
+    """A bound of `clip`: None (unbounded), a number, or a tensor or array (elementwise, as
+    `tf.clip_by_value` takes them, in x's dtype)."""
     if value is None:
         return unbounded
-    return value if isinstance(value, Tensor) else check_number(value, "clip", name)
+    if isinstance(value, (Tensor, np.ndarray, list, tuple)):
+        return as_tensor(value, "clip", dtype=x.dtype, device=x.device).data
+    return check_number(value, "clip", name)
 
 
 @traced
@@ -267,8 +270,8 @@ def clip(x, min_value, max_value) -> Tensor:
     The gradient passes where `min <= x <= max`, bounds included (as `tf.clip_by_value`).
     """
     x = as_tensor(x, "clip")
-    low, high = _clip_bound(min_value, -np.inf, "min_value"), \
-        _clip_bound(max_value, np.inf, "max_value")
+    low, high = _clip_bound(min_value, x, -np.inf, "min_value"), \
+        _clip_bound(max_value, x, np.inf, "max_value")
     if isinstance(high, (int, float)) and isinstance(low, (int, float)) and high < low:
         high = low
     data = x.device.xp.clip(x.data, low, high)

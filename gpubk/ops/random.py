@@ -20,7 +20,7 @@ def draw(func: str, shape, dtype, seed, sample) -> Tensor:
     dev = devices.current()
     dtype = as_dtype(dtype or floatx(), func)
     shape = check_shape(shape, func)
-    check_size(shape, 8, func, dev.xp)  # the generators draw float64, then cast
+    check_size(shape, 8, func, dev)  # the generators draw float64, then cast
     with dev.context():
         data = sample(dev.xp.random.RandomState(seed), shape)
     return Tensor(data.astype(dtype, copy=False), dev)

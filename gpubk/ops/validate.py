@@ -134,23 +134,23 @@ def check_shape(shape, func: str, name: str = "shape") -> tuple:
     return check_dims(shape, func, name)
 
 
-def _memory_bytes(xp) -> int:
-    """The memory of the device `xp` allocates on: the GPU's, or the host's RAM."""
+def _memory_bytes(device) -> int:
+    """The memory of `device` (a gpubk Device): its GPU's, or the host's RAM."""
     try:
-        if xp is np:
+        if device.xp is np:
             return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return xp.cuda.Device().mem_info[1]
+        return device.xp.cuda.Device(device.index).mem_info[1]
     except (AttributeError, OSError, ValueError):
         return 2 ** 62  # unknown: let the allocator decide
 
 
-def check_size(shape: tuple, itemsize: int, func: str, xp) -> None:
+def check_size(shape: tuple, itemsize: int, func: str, device) -> None:
     """Refuses, before allocating, a buffer larger than the device's memory (a shape typo
     should fail at once, not after swapping)."""
     needed = math.prod(shape) * itemsize
-    if needed > 2 ** 20 and needed > _memory_bytes(xp):
+    if needed > 2 ** 20 and needed > (available := _memory_bytes(device)):
         raise ValueError(f"{func}: shape {shape} needs {needed / 2 ** 30:.3g} GiB, more than "
-                         f"the device's {_memory_bytes(xp) / 2 ** 30:.3g} GiB of memory")
+                         f"{device.name}'s {available / 2 ** 30:.3g} GiB of memory")
 
 
 def _axis_error(a, ndim: int, func: str, name: str) -> ValueError:

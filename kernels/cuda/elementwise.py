@@ -51,7 +51,7 @@ def _backward_one(op, v, g, alpha, low, high, threshold, top_open):
     """`v` is the input, or the output for the USES_OUTPUT ops."""
     zero, one = like(v, 0.0), like(v, 1.0)
     if op == RELU:
-        if threshold == zero and high == math.inf:  # tf.nn.leaky_relu (or relu: alpha 0)
+        if threshold == zero and low == -math.inf:  # no max_value: tf.nn.leaky_relu (or relu)
             return g if v > zero else g * alpha
         inside = v > threshold and v >= low and (v < high if top_open else v <= high)
         return g * ((one if inside else zero) + (alpha if v < threshold else zero))
