@@ -5,9 +5,12 @@
   from logits, forward and backward;
 - `elementwise`: activations and their gradients.
 
-Each family has Numba CUDA kernels (for CuPy arrays, or NumPy arrays under the CUDA simulator),
-Numba CPU twins used where they beat NumPy, and the plain array code otherwise. Families load on
-first use (they import Numba), so `import gpubk` imports and compiles nothing.
+Each family module holds the Numba CPU twins used where they beat NumPy, the plain array code
+otherwise, and the launchers; its CUDA kernels (for CuPy arrays, or NumPy arrays under the CUDA
+simulator) are in `cuda/<family>.py`, imported only when a GPU or the simulator runs them, so
+that the CPU path needs no numba-cuda. `audit` compiles those for real GPUs (`gpubk kernels`).
+Families load on first use (they import Numba), so `import gpubk` imports and compiles
+nothing.
 """
 import importlib
 

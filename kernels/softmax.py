@@ -1,7 +1,7 @@
 """Row softmax and log-softmax, forward and backward.
 
-CUDA: one block per row, any row length (threads stride along the row), max and sum reduced in
-shared memory, in the rows' dtype. CPU twins: rows in parallel (prange), two passes per row
+CUDA (`cuda/softmax.py`): one block per row, any row length (threads stride along the row), max
+and sum reduced in shared memory, in the rows' dtype. CPU twins: rows in parallel (prange), two passes per row
 with the vectorisable exp of `fastmath`. NumPy below `launch.cpu_twin_min_size` elements.
 All three put NaN and inf where the NumPy formulas (`_forward_xp`, `_backward_xp`) do.
 """
