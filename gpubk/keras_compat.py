@@ -37,10 +37,16 @@ def reset_uids() -> None:
 def clear_session() -> None:
     """Keras: `K.clear_session()`. Leaves graph mode (values computed from variables stop
     keeping their recipes), resets the uid counters and name scopes, and collects garbage."""
+    reset_session_state()
+    gc.collect()
+
+
+def reset_session_state() -> None:
+    """`clear_session` without the garbage collection (tens of milliseconds): graph mode off,
+    uid counters and name scopes reset."""
     symbolic.graph_mode = False
     reset_uids()
     _name_scopes.clear()
-    gc.collect()
 
 
 @contextlib.contextmanager
