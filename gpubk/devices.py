@@ -1,32 +1,51 @@
 """Devices: which one is in use, its array module, and transfers.
 
-The one place that imports CuPy. A `Device` pairs a name (`cpu`, `gpu:N`) with its array module
-`xp` (NumPy or CuPy); every op is written once against `xp`. Nothing here touches CUDA until a
-GPU device is first asked for, so `import gpubk` stays fast and CUDA-free.
+A `Device` pairs a name (`cpu`, `gpu:N`, `sim`) with its backend, the module that knows that
+kind of device (`gpubk.backends`: NumPy, CuPy, the CUDA simulator), and the backend's array
+module `xp` (NumPy or CuPy); every op is written once against `xp`. Kinds are looked up in the
+backend registry, never special-cased here, so adding a device kind is adding a backend module.
+Nothing here touches CUDA until a GPU device is first asked for, so `import gpubk` stays fast
+and CUDA-free.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 import threading
 
 import numpy as np
 
+from . import backends
+from .backends import DeviceError
+from .backends import numpy as _numpy_backend
+
+__all__ = ["CPU", "Device", "DeviceError", "current", "default_device", "default_device_reason",
+           "device", "get_device", "parse", "scatter_add"]
+
 
 class Device:
-    """A place where tensors live: `cpu` (NumPy), `gpu:N` (CuPy on CUDA device N), or `sim`
-    (NumPy buffers, with the CUDA kernels run by Numba's CUDA simulator: for tests)."""
+    """A place where tensors live: `cpu` (NumPy), `gpu:N` (CuPy on CUDA device N), `sim` (NumPy
+    buffers, with the CUDA kernels run by Numba's CUDA simulator: for tests), or a kind added
+    with `gpubk.backends.register`.
 
-    __slots__ = ("name", "kind", "index", "xp", "cuda_kernels")
+    `Device(kind, index, backend)` opens device `index` of `backend` (a backend module, see
+    `gpubk.backends`), raising DeviceError if it cannot be used; `parse(name)` makes each
+    device once. (Given an array module instead of a backend, e.g. `Device("gpu", 7, np)`, it
+    makes a device of that name on NumPy's or CuPy's backend without checking: for tests.)"""
 
-    def __init__(self, kind: str, index: int, xp) -> None:
+    __slots__ = ("name", "kind", "index", "xp", "cuda_kernels", "backend")
+
+    def __init__(self, kind: str, index: int, backend, xp=None) -> None:
+        if not hasattr(backend, "open"):  # an array module itself
+            xp, backend = backend, (_numpy_backend if backend is np else backends.get("gpu"))
+        elif xp is None:
+            xp = backend.open(index)
         self.kind = kind
         self.index = index
-        self.name = f"{kind}:{index}" if kind == "gpu" else kind
+        self.name = f"{kind}:{index}" if backend.INDEXED or index else kind
+        self.backend = backend
         self.xp = xp
-        self.cuda_kernels = kind != "cpu"  # kernel-backed ops launch the Numba CUDA kernels
+        self.cuda_kernels = bool(backend.CUDA_KERNELS)  # kernel-backed ops launch CUDA kernels
 
     def __repr__(self) -> str:
         return f"Device({self.name!r})"
@@ -35,23 +54,32 @@ class Device:
         return self.name
 
     def context(self):
-        """Scope in which CuPy allocates on this device (nothing to do on NumPy devices)."""
-        if self.xp is np:
-            return contextlib.nullcontext()
-        return self.xp.cuda.Device(self.index)
+        """Scope in which new buffers are allocated on this device (and kernels launch there):
+        `cupy.cuda.Device(index)` on a GPU, a do-nothing scope on the host."""
+        return self.backend.context(self.index)
 
     def put(self, array):
-        """Returns `array` (NumPy or CuPy) as a buffer of this device; no copy if already here."""
-        if self.xp is np:
-            return array if isinstance(array, np.ndarray) else _to_host(array)
-        with self.context():
-            return self.xp.asarray(array)
+        """Returns `array` (NumPy, CuPy, array-like) as a buffer of this device; no copy if it
+        already is one."""
+        if self.xp is np and isinstance(array, np.ndarray):
+            return array  # the eager hot path: a host array on a host device
+        return self.backend.put(array, self.index)
+
+    def to_host(self, array) -> np.ndarray:
+        """A buffer of this device as a NumPy array (a copy from device memory)."""
+        return self.backend.to_host(array)
+
+    def stream(self):
+        """The stream this device's kernels launch on (CuPy's current one), or None (host)."""
+        return self.backend.stream(self.index)
 
 
-CPU = Device("cpu", 0, np)
-_gpus: dict[int, Device] = {}
+CPU = Device("cpu", 0, _numpy_backend)
+_devices: dict[tuple[str, int], Device] = {("cpu", 0): CPU}  # each device made once
 _default: Device | None = None
 _default_reason = ""
+
+
 class _ThreadDevices(threading.local):
     def __init__(self) -> None:
         self.stack: list[Device] = []  # the `with device(...)` scopes of this thread
@@ -60,11 +88,8 @@ class _ThreadDevices(threading.local):
 _local = _ThreadDevices()
 
 
-class DeviceError(RuntimeError):
-    """A device was asked for that this machine cannot provide."""
-
-
 def _to_host(array) -> np.ndarray:
+    """Any buffer (NumPy, CuPy, array-like) as a NumPy array."""
     get = getattr(array, "get", None)  # CuPy arrays copy to the host with .get()
     return get() if get is not None else np.asarray(array)
 
@@ -74,70 +99,66 @@ def scatter_add(array, key, values) -> None:
     if isinstance(array, np.ndarray):
         np.add.at(array, key, values)
     else:
-        import cupyx  # noqa: PLC0415 (only reached with CuPy arrays, so CuPy is loaded)
-        cupyx.scatter_add(array, key, values)
+        _backend_of(array).scatter_add(array, key, values)
 
 
-def _require_numba_cuda(requested: str, how: str) -> None:
-    """The CUDA kernels need numba-cuda (an extra: the CPU path does without it)."""
-    if importlib.util.find_spec("numba_cuda") is None:
-        raise DeviceError(f"{requested} requested but numba-cuda, which compiles gpubk's CUDA "
-                          f"kernels, is not installed; {how}")
+def _backend_of(array):
+    """The backend whose array module `array` belongs to (of the devices made so far)."""
+    for dev in list(_devices.values()):
+        xp = dev.xp
+        if xp is not np and isinstance(array, getattr(xp, "ndarray", ())):
+            return dev.backend
+    raise TypeError(f"no device holds arrays of type {type(array).__name__}")
+
+
+def _open(kind: str, index: int) -> Device:
+    """The Device for device `index` of kind `kind` (made once), or DeviceError saying why not."""
+    backend = backends.get(kind)
+    dev = _devices.get((backend.KIND, index))
+    if dev is None or dev.backend is not backend:  # a kind registered anew: a new device
+        dev = Device(backend.KIND, index, backend)
+        _devices[backend.KIND, index] = dev
+    return dev
 
 
 def _gpu(index: int) -> Device:
     """Returns the Device for CUDA device `index`, or raises DeviceError saying why there is none."""
-    if index in _gpus:
-        return _gpus[index]
-    try:
-        import cupy
-    except ImportError as err:
-        raise DeviceError(
-            f"gpu:{index} requested but CuPy is not installed ({err}); install gpubk with the "
-            "'cuda12' or 'cuda13' extra") from None
-    _require_numba_cuda(f"gpu:{index}", "install gpubk with the 'cuda12' or 'cuda13' extra")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as err:  # CUDARuntimeError: no driver, or a driver older than the runtime
-        raise DeviceError(f"gpu:{index} requested but the CUDA driver is unusable: {err}") from None
-    if index >= count:
-        raise DeviceError(
-            f"gpu:{index} requested but this machine has {count} CUDA device(s)")
-    _gpus[index] = Device("gpu", index, cupy)
-    return _gpus[index]
-
-
-_sim: Device | None = None
+    return _open("gpu", index)
 
 
 def _simulator() -> Device:
     """The `sim` device; Numba's CUDA simulator must be chosen before numba.cuda is imported."""
-    global _sim
-    if _sim is None:
-        _require_numba_cuda("sim", "install gpubk with the 'sim' extra (pip install -e "
-                            "\".[sim]\"), or numba-cuda")
-        if "numba.cuda" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-            raise DeviceError("sim requested but numba.cuda was already imported without the "
-                              "simulator; set NUMBA_ENABLE_CUDASIM=1 before starting Python")
-        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-        _sim = Device("sim", 0, np)
-    return _sim
+    return _open("sim", 0)
+
+
+def _expected() -> str:
+    names = []
+    for kind in backends.kinds():
+        try:
+            indexed = backends.get(kind).INDEXED
+        except Exception:  # a registered module that does not import: still name it
+            indexed = False
+        names += [f"'{kind}'", f"'{kind}:N'"] if indexed else [f"'{kind}'"]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
 def parse(name: str | Device) -> Device:
     """Returns the Device named `name`: 'cpu', 'gpu' (= 'gpu:0'), 'gpu:N', or 'sim' (the CUDA
-    kernels under Numba's simulator, on NumPy buffers: slow, for tests)."""
+    kernels under Numba's simulator, on NumPy buffers: slow, for tests), or a kind added with
+    `gpubk.backends.register`."""
     if isinstance(name, Device):
         return name
     text = str(name).strip().lower()
     if text == "cpu":
         return CPU
-    if text == "sim":
-        return _simulator()
-    kind, _, index = text.partition(":")
-    if kind in ("gpu", "cuda") and (index == "" or index.isdigit()):
-        return _gpu(int(index or 0))
-    raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'gpu', 'gpu:N' or 'sim'")
+    kind, colon, index = text.partition(":")
+    backend = backends.get(kind)
+    if backend is not None:
+        if not colon:
+            return _open(kind, 0)
+        if backend.INDEXED and (index == "" or index.isdigit()):
+            return _open(kind, int(index or 0))
+    raise ValueError(f"device: unknown device {name!r}; expected {_expected()}")
 
 
 def _pick_default() -> tuple[Device, str]:
@@ -181,7 +202,7 @@ def get_device() -> str:
 
 @contextlib.contextmanager
 def device(name: str | Device):
-    """Scope in which new tensors are created on device `name` ('cpu', 'gpu', 'gpu:N').
+    """Scope in which new tensors are created on device `name` ('cpu', 'gpu', 'gpu:N', 'sim').
 
     Example:
     ```python

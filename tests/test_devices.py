@@ -51,3 +51,25 @@ def test_import_initialises_no_cuda_and_compiles_nothing():
             "print(sorted(m for m in ('cupy', 'numba', 'numba.cuda') if m in sys.modules))")
     out = _run(code)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
+
+
+def test_devices_delegate_to_their_backend():
+    from gpubk import backends
+    assert devices.CPU.backend is backends.get("cpu") and devices.CPU.kind == "cpu"
+    assert devices.parse("cpu") is devices.CPU and devices.parse(devices.CPU) is devices.CPU
+    a = np.array([1.0, 2.0])
+    assert devices.CPU.put(a) is a and devices.CPU.to_host(a) is a
+    assert devices.CPU.stream() is None and not devices.CPU.cuda_kernels
+    assert devices.CPU.context() is devices.CPU.context()  # one do-nothing scope, no allocation
+
+
+def test_gpubk_device_names_a_registered_kind(tmp_path):
+    (tmp_path / "gpubk_host4.py").write_text(
+        "from gpubk.backends.numpy import open, put, to_host, context, stream, scatter_add\n"
+        "KIND = 'host4'\nINDEXED = True\nCUDA_KERNELS = False\n")
+    code = ("import gpubk as K; from gpubk import backends; "
+            "backends.register('host4', 'gpubk_host4'); "
+            "x = K.constant([1.0, 2.0]) * 2.0; print(K.get_device(), x.device, K.eval(x).tolist())")
+    out = _run(code, GPUBK_DEVICE="host4:2", PYTHONPATH=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "host4:2 host4:2 [2.0, 4.0]"
