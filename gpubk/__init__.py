@@ -54,5 +54,5 @@ __version__ = "0.1.0"
 
 # The public API: every name imported above (the Keras 2 backend functions and gpubk's own).
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "autodiff", "config", "devices", "dtypes", "graph", "keras_compat", "ops", "symbolic",
+    "autodiff", "backends", "config", "core", "devices", "dtypes", "graph", "keras_compat", "ops", "symbolic",
     "tensor", "kernels", "traversal"})

@@ -106,15 +106,15 @@ def _for_saving(t: Tensor) -> Tensor:
 
     A variable is kept as its value now (assignments swap its buffer, so the rule sees what the
     forward pass saw), linked to the variable so that higher-order gradients still reach it.
-    A softmax output is kept without the logits it remembers for crossentropy, and a graph-mode
-    value without its recipe: neither is needed to compute gradients."""
+    A softmax output is kept without the logits it remembers for crossentropy: they are not
+    needed to compute gradients."""
     if isinstance(t, Variable):
         kept = Tensor(t.data, t.device)
         if t._rg:
             kept._node = Node(_pass_through, (t,), (), None, t.device)
             kept._rg = True
         return kept
-    if t._logits is not None or t._recipe is not None:
+    if t._logits is not None:
         kept = Tensor(t.data, t.device)
         kept._node, kept._rg = t._node, t._rg
         return kept
@@ -383,11 +383,16 @@ def stop_gradient(variables):
     """Returns `variables` (a tensor or list of tensors) cut from gradient computation."""
     if isinstance(variables, (list, tuple)):
         return [stop_gradient(v) for v in variables]
-    x = as_tensor(variables, "stop_gradient")
+    return _stop_gradient_traced(variables)
+
+
+def _stop_gradient(x) -> Tensor:
+    x = as_tensor(x, "stop_gradient")
     return Tensor(x.data, x.device)
 
 
 # Ops import this module for `record`; these two are only needed once gradients are asked for.
 from . import symbolic  # noqa: E402
+_stop_gradient_traced = symbolic.traced(_stop_gradient)
 from .ops import creation as _creation  # noqa: E402
 from .ops import math as _math  # noqa: E402

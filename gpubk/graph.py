@@ -14,7 +14,8 @@ import contextlib
 import numpy as np
 
 from . import devices
-from .symbolic import Placeholder, Symbol, _leaves, build, lift, substitute, symbols_in
+from .core import trace
+from .symbolic import Placeholder, Symbol, _leaves, build, substitute, symbols_in
 from .tensor import Tensor, Variable
 from .traversal import topological
 
@@ -41,7 +42,7 @@ class Function:
             if not isinstance(o, (Symbol, Tensor)):
                 raise TypeError(f"{self.name}: outputs must be tensors or symbolic tensors, "
                                 f"got {type(o).__name__}")
-        self.outputs = lift([outputs] if self._single else list(outputs))
+        self.outputs = [outputs] if self._single else list(outputs)
         if updates is not None and not isinstance(updates, (list, tuple)):
             raise TypeError(f"{self.name}: updates must be a list, got {type(updates).__name__}")
         self._updates = [self._as_update(u) for u in (updates or [])]
@@ -68,7 +69,7 @@ class Function:
             if not isinstance(variable, Variable):
                 raise TypeError(f"{self.name}: an update pair must start with a variable, "
                                 f"got {type(variable).__name__}")
-            return _assign, (variable, lift(value))
+            return _assign, (variable, value)
         if isinstance(update, Symbol) and update.op in _UPDATE_OPS:
             return update.op, update.args
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
@@ -111,15 +112,16 @@ class Function:
 
     def __call__(self, inputs=()):
         values = self._feed(inputs)
-        drop_after = self._drop_after
-        for step, (key, run) in enumerate(self._steps):
-            values[key] = run(values)
-            if step in drop_after:
-                for dropped in drop_after[step]:
-                    del values[dropped]
-        results = [_fetch(o, values) for o in self.outputs]
-        for apply, args in self._updates:
-            apply(*substitute(args, values))
+        with trace.evaluating():
+            drop_after = self._drop_after
+            for step, (key, run) in enumerate(self._steps):
+                values[key] = run(values)
+                if step in drop_after:
+                    for dropped in drop_after[step]:
+                        del values[dropped]
+            results = [_fetch(o, values) for o in self.outputs]
+            for apply, args in self._updates:
+                apply(*substitute(args, values))
         return results[0] if self._single else results
 
 
@@ -204,13 +206,15 @@ def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
 
 
 def evaluate(symbol: Symbol, func: str) -> Tensor:
-    """A symbol whose placeholders all have defaults (the learning phase), evaluated now."""
+    """A symbol whose placeholders all have defaults (the learning phase), or that depends on
+    variables only, evaluated now (the variables' current values)."""
     if any(p.default is None for p in symbol.placeholders):
         raise symbol.no_value_error(func)
     values = {id(p): _check_feed(p, p.default, func) for p in symbol.placeholders}
-    for s in _topological([symbol]):
-        if not isinstance(s, Placeholder):
-            values[id(s)] = s.evaluate(values)
+    with trace.evaluating():
+        for s in _topological([symbol]):
+            if not isinstance(s, Placeholder):
+                values[id(s)] = s.evaluate(values)
     return values[id(symbol)]
 
 

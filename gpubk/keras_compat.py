@@ -6,7 +6,7 @@ import collections
 import contextlib
 import gc
 
-from . import symbolic
+from .core import trace
 from .symbolic import Symbol
 from .ops import state
 from .tensor import Tensor
@@ -35,16 +35,16 @@ def reset_uids() -> None:
 
 
 def clear_session() -> None:
-    """Keras: `K.clear_session()`. Leaves graph mode (values computed from variables stop
-    keeping their recipes), resets the uid counters and name scopes, and collects garbage."""
+    """Keras: `K.clear_session()`. Leaves graph style (ops on variables compute at once again),
+    resets the uid counters and name scopes, and collects garbage."""
     reset_session_state()
     gc.collect()
 
 
 def reset_session_state() -> None:
-    """`clear_session` without the garbage collection (tens of milliseconds): graph mode off,
+    """`clear_session` without the garbage collection (tens of milliseconds): graph style off,
     uid counters and name scopes reset."""
-    symbolic.graph_mode = False
+    trace.end_graph_style()
     reset_uids()
     _name_scopes.clear()
 

@@ -1,9 +1,8 @@
 """Symbolic tensors: placeholders, and the results of ops applied to them.
 
-Graph mode starts with the first placeholder (and ends with `K.clear_session()`). From then on,
-an op computed from variables still computes at once, but its result also keeps its recipe (the
-op and its arguments): a graph built on such a value computes it again, from the variables'
-values at that time, each time the graph runs, as Keras 2's graph mode would.
+Graph style (core/trace.py) starts with the first placeholder and ends with `K.clear_session()`;
+in it, an op given a variable builds a node too, which reads the variable's value each time it is
+evaluated (TensorFlow 1's semantics).
 
 An op given a symbolic input does not compute: its `traced` wrapper records the op and its
 arguments in a `Symbol`, whose static shape and dtype are inferred by running the op on small
@@ -22,12 +21,12 @@ import numpy as np
 
 from . import devices
 from .config import floatx
+from .core import trace
 from .dtypes import as_dtype
 from .tensor import Operators, SymbolicInput, Tensor, Variable
 
 _ids = itertools.count(1)
 STAND_IN_SIZES = (2, 3)  # what an unknown dimension becomes in each of the two stand-ins
-graph_mode = False  # set by the first placeholder, cleared by K.clear_session()
 
 
 class Symbol(Operators):
@@ -150,52 +149,19 @@ def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = 
         raise TypeError(f"placeholder: name must be a str, got {type(name).__name__}")
     result = Placeholder(shape, as_dtype(dtype or floatx(), func),
                          name or f"Placeholder_{next(_ids)}")
-    global graph_mode
-    graph_mode = True  # only once the placeholder exists: a bad call changes nothing
+    trace.begin_graph_style()  # only once the placeholder exists: a bad call changes nothing
     return result
 
 
 # -- building ------------------------------------------------------------------------------------
-class Recomputed(Symbol):
-    """A value computed from variables, as a symbol: it depends on no placeholder, and each
-    evaluation recomputes it from the variables' current values."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Tensor) -> None:
-        op, args, kwargs = value._recipe
-        args, kwargs = lift((args, kwargs))
-        super().__init__(op, args, kwargs, tuple(value.shape), value.dtype,
-                         f"{op.__name__}_{next(_ids)}", {}, ())
-        self.value = value
-
-    def stand_in(self, size: int) -> Tensor:
-        return self.value
-
-
-def lift(obj):
-    """`obj` with each tensor that keeps a recipe replaced by its Recomputed symbol."""
-    if isinstance(obj, Tensor):
-        if obj._recipe is None:
-            return obj
-        if len(obj._recipe) == 3:  # built once per tensor, so that a graph computes it once
-            obj._recipe = (*obj._recipe, Recomputed(obj))
-        return obj._recipe[3]
+def has_variable(obj) -> bool:
+    """Whether a variable is among `obj`'s leaves (lists, tuples, dicts too)."""
+    if isinstance(obj, Variable):
+        return True
     if isinstance(obj, (list, tuple)):
-        return type(obj)(lift(o) for o in obj)
+        return any(has_variable(o) for o in obj)
     if isinstance(obj, dict):
-        return {k: lift(v) for k, v in obj.items()}
-    return obj
-
-
-def _from_variables(obj) -> bool:
-    """Whether a variable, or a tensor computed from one, is among `obj`'s leaves."""
-    if isinstance(obj, Tensor):
-        return obj._recipe is not None or isinstance(obj, Variable)
-    if isinstance(obj, (list, tuple)):
-        return any(_from_variables(o) for o in obj)
-    if isinstance(obj, dict):
-        return any(_from_variables(o) for o in obj.values())
+        return any(has_variable(o) for o in obj.values())
     return False
 
 
@@ -224,12 +190,36 @@ def symbols_in(obj) -> list:
 def _run(op, args, kwargs, size: int):
     """`op` on the stand-ins of its symbolic arguments for unknown-dimension `size`."""
     values = {id(s): s.stand_in(size) for s in symbols_in((args, kwargs))}
-    with autodiff.no_grad(), np.errstate(all="ignore"), warnings.catch_warnings():
+    with trace.inferring_shapes(), autodiff.no_grad(), np.errstate(all="ignore"), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = op(*substitute(args, values), **substitute(kwargs, values))
     if not isinstance(result, Tensor):
-        raise TypeError(f"{op.__name__}: cannot be applied to symbolic tensors")
+        _tensor_paths(result, op)  # a (nested) list or tuple of tensors, or an error
     return result
+
+
+def _tensor_paths(value, op, prefix: tuple = ()) -> list:
+    """(path, tensor) for each tensor of a result that is a (nested) list or tuple of them."""
+    if isinstance(value, Tensor):
+        return [(prefix, value)]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _tensor_paths(v, op, prefix + (i,))]
+    raise TypeError(f"{op.__name__}: cannot be applied to symbolic tensors")
+
+
+def _replace_tensors(value, make, prefix: tuple = ()):
+    """`value`'s structure with each tensor replaced by `make(path)`."""
+    if isinstance(value, Tensor):
+        return make(prefix)
+    return type(value)(_replace_tensors(v, make, prefix + (i,)) for i, v in enumerate(value))
+
+
+def pick(value, path: tuple):
+    """The part of a structured result (lists and tuples of tensors) at `path`."""
+    for i in path:
+        value = value[i]
+    return value
 
 
 def _candidate_sizes(args, kwargs) -> list:
@@ -256,15 +246,22 @@ def _leaves(obj) -> list:
 def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
     """A Symbol for `op(*args, **kwargs)`, its shape and dtype inferred from stand-ins (or given
     by `spec(*args, **kwargs) -> (shape, dtype)` for ops that must not run at build time)."""
-    args, kwargs = lift((args, kwargs))
     inputs = symbols_in((args, kwargs))
     placeholders = tuple(dict.fromkeys(p for s in inputs for p in s.placeholders))
     name = f"{op.__name__}_{next(_ids)}"
     if spec is not None:
-        shape, dtype = spec(*args, **kwargs)
-        stand_ins = {size: filled(shape, dtype, size) for size in STAND_IN_SIZES}
-        return Symbol(op, args, kwargs, tuple(shape), dtype, name, stand_ins, placeholders)
+        declared = spec(*args, **kwargs)
+        if _is_aval(declared):
+            shape, dtype = declared
+            stand_ins = {size: filled(shape, dtype, size) for size in STAND_IN_SIZES}
+            return Symbol(op, args, kwargs, tuple(shape), dtype, name, stand_ins, placeholders)
+        results = {size: _map_avals(declared, lambda a, size=size: filled(*a, size))
+                   for size in STAND_IN_SIZES}
+        return _structured(op, args, kwargs, name, results, placeholders,
+                           lambda path: tuple(pick(declared, path)[0]))
     results, first_error = {}, None
+    if not inputs:  # on variables only: every dimension is known, one run tells them
+        results = dict.fromkeys(STAND_IN_SIZES, _run(op, args, kwargs, STAND_IN_SIZES[0]))
     sizes = [*STAND_IN_SIZES, *_candidate_sizes(args, kwargs)]
     for size in sizes:  # until two sizes work: the dimensions that differ are unknown
         if len(results) == 2 or len(sizes) > 24:
@@ -282,32 +279,68 @@ def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
         raise type(first_error)(f"{first_error} (building {op.__name__} on symbolic input "
                                 f"{', '.join(repr(s.name) + ' ' + str(s.shape) for s in inputs)})"
                                 ) from None
+    first = next(iter(results.values()))
+    if isinstance(first, Tensor):
+        return Symbol(op, args, kwargs, _joint_shape(op, results), first.dtype, name, results,
+                      placeholders)
+    return _structured(op, args, kwargs, name, results, placeholders)
+
+
+def _is_aval(declared) -> bool:
+    """Whether a spec's answer is one (shape, dtype) pair, rather than a structure of them."""
+    return isinstance(declared, tuple) and len(declared) == 2 and \
+        isinstance(declared[1], np.dtype)
+
+
+def _map_avals(declared, make):
+    if _is_aval(declared):
+        return make(declared)
+    return type(declared)(_map_avals(d, make) for d in declared)
+
+
+def _structured(op, args, kwargs, name: str, results: dict, placeholders: tuple,
+                shape_of=None) -> list | tuple:
+    """A structured result (rnn, ctc_decode): a node for the call, and one picking each tensor
+    (its shape declared by `shape_of(path)`, or inferred from the stand-in results)."""
+    call = Symbol(op, args, kwargs, (), np.dtype(object), name, results, placeholders)
+    leaves = {size: dict(_tensor_paths(value, op)) for size, value in results.items()}
+    if any(parts.keys() != leaves[next(iter(leaves))].keys() for parts in leaves.values()):
+        raise ValueError(f"{op.__name__}: the structure of its result depends on unknown "
+                         "dimensions")
+
+    def node(path):
+        stand_ins = {size: parts[path] for size, parts in leaves.items()}
+        shape = _joint_shape(op, stand_ins) if shape_of is None else shape_of(path)
+        return Symbol(pick, (call, path), {}, shape, stand_ins[next(iter(stand_ins))].dtype,
+                      f"{name}{list(path)}", stand_ins, placeholders)
+    return _replace_tensors(next(iter(results.values())), node)
+
+
+def _joint_shape(op, results: dict) -> tuple:
+    """The static shape of a result computed for several unknown-dimension sizes: the
+    dimensions that differ (or, with one size, that equal it) are unknown."""
     values = list(results.values())
     if any(v.ndim != values[0].ndim for v in values):
         raise ValueError(f"{op.__name__}: the rank of its result depends on unknown dimensions")
     if len(values) > 1:
-        shape = tuple(a if a == b else None for a, b in zip(values[0].shape, values[1].shape))
-    else:  # one size worked: the dimensions of that size are taken as unknown
-        (size,) = results
-        shape = tuple(None if n == size else n for n in values[0].shape)
-    return Symbol(op, args, kwargs, shape, values[0].dtype, name, results, placeholders)
+        return tuple(a if a == b else None for a, b in zip(values[0].shape, values[1].shape))
+    (size,) = results  # one size worked: the dimensions of that size are taken as unknown
+    return tuple(None if n == size else n for n in values[0].shape)
 
 
 def traced(fn=None, *, spec=None):
-    """Makes op `fn` accept symbolic tensors: given one, it returns a Symbol instead of
-    computing. Ops with side effects (variable updates, printing) pass `spec` so that they never
-    run at build time."""
+    """Makes op `fn` accept symbolic tensors: given one (or, in graph style, a variable), it
+    returns a Symbol instead of computing. Ops with side effects (variable updates, printing)
+    pass `spec` so that they never run at build time."""
     def wrap(fn):
         @functools.wraps(fn)
         def op(*args, **kwargs):
+            if trace.graph_style and trace.staging() and has_variable((args, kwargs)):
+                return build(fn, args, kwargs, spec)
             try:
-                result = fn(*args, **kwargs)
+                return fn(*args, **kwargs)
             except SymbolicInput:
                 return build(fn, args, kwargs, spec)
-            if graph_mode and not isinstance(result, Variable) and \
-                    _from_variables((args, kwargs)):
-                result._recipe = (fn, args, kwargs)
-            return result
         op.eager = fn  # the op itself, for evaluation once values are known
         return op
     return wrap(fn) if fn is not None else wrap

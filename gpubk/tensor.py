@@ -60,8 +60,7 @@ class Tensor(Operators):
     # _rg: whether gradients flow back through it (trainable variable, watched, or recorded);
     # _logits: for softmax and sigmoid outputs, (that function, the logits it was given), as
     # Keras's `_keras_logits`: crossentropy then works from the logits, exactly.
-    # _recipe: in graph mode, how a value computed from variables was computed (symbolic.py).
-    __slots__ = ("data", "device", "_node", "_rg", "_logits", "_recipe", "__weakref__")
+    __slots__ = ("data", "device", "_node", "_rg", "_logits", "__weakref__")
     __array_priority__ = 100  # so `ndarray + tensor` defers to Tensor.__radd__
 
     def __init__(self, data, device: devices.Device) -> None:
@@ -72,7 +71,6 @@ class Tensor(Operators):
         self._node = None
         self._rg = False
         self._logits = None
-        self._recipe = None
 
     # -- metadata ---------------------------------------------------------------------------
     @property

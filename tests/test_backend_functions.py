@@ -427,4 +427,8 @@ def test_utilities():
     assert [a.tolist() for a in session.run([v, v])] == [[1.0], [1.0]]
     K.set_session(session)
     assert K.get_session() is session
+    stopped = K.stop_gradient([v, v * 2.0])  # graph style (a placeholder exists): nodes
+    assert all(K.is_keras_tensor(t) for t in stopped)
+    assert [K.eval(t).tolist() for t in stopped] == [[1.0], [2.0]]
+    K.clear_session()
     assert [t.requires_grad for t in K.stop_gradient([v, v * 2.0])] == [False, False]

@@ -75,8 +75,11 @@ def test_values_computed_from_variables_are_recomputed_each_call():
     np.testing.assert_array_equal(first[0], [0.5, 1.0])
     np.testing.assert_array_equal(second[0], [0.25, 0.5])
     np.testing.assert_array_equal(K.eval(v), [0.25, 0.5])
-    K.clear_session()  # eager again: values computed from variables keep no recipe
-    assert (v * 2.0)._recipe is None
+    assert K.is_keras_tensor(decayed)  # graph style: a node that reads v when evaluated
+    np.testing.assert_array_equal(K.eval(decayed), [0.125, 0.25])
+    K.clear_session()  # eager style again: an op on a variable computes at once
+    assert isinstance(v * 2.0, K.Tensor)
+    np.testing.assert_array_equal(K.eval(v * 2.0), [0.5, 1.0])
 
 
 def test_function_is_prepared_once(monkeypatch):

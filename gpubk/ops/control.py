@@ -11,14 +11,26 @@ from ..tensor import Tensor, as_tensor
 from .validate import check_callable, check_int, type_name
 
 
-@traced
 def switch(condition, then_expression, else_expression):
     """Keras: `K.switch(condition, then_expression, else_expression)`.
 
     A scalar condition picks one expression; callables are called only for the branch taken.
     A tensor condition selects elementwise: expressions are called, and a condition of lower
     rank gets trailing size-1 axes (Keras tiles it), so a `(batch,)` condition picks rows.
+    A symbolic condition (known only when fed) builds a node: both callables are called now
+    to build their branches, as TensorFlow 1's `tf.cond` builds both, and each evaluation
+    picks one.
     """
+    if getattr(condition, "_symbolic", False):
+        if callable(then_expression):
+            then_expression = then_expression()
+        if callable(else_expression):
+            else_expression = else_expression()
+    return _switch(condition, then_expression, else_expression)
+
+
+@traced
+def _switch(condition, then_expression, else_expression):
     if not isinstance(condition, (Tensor, numbers.Number)) and \
             not (hasattr(condition, "dtype") and hasattr(condition, "shape")):  # ndarray, np.bool_
         raise TypeError(f"switch: condition must be a bool, a number or a tensor, got "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import devices
+from .. import devices, symbolic
 from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
@@ -32,6 +32,9 @@ def variable(value, dtype=None, name: str | None = None, constraint=None) -> Var
     w = K.variable(np.zeros((3, 4)), name="w")
     ```
     """
+    if isinstance(value, symbolic.Symbol):  # an initial value built in graph style: its value now
+        from .. import graph  # noqa: PLC0415 (graph imports the ops)
+        value = graph.evaluate(value, "variable")
     if hasattr(value, "__cuda_array_interface__"):  # stays on the GPU
         t = device_buffer(value, dtype or floatx(), "variable")
         return Variable(t.data, t.device, name or "Variable", constraint=constraint)
@@ -41,6 +44,7 @@ def variable(value, dtype=None, name: str | None = None, constraint=None) -> Var
                     constraint=constraint)
 
 
+@traced
 def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
     """Keras: `K.constant(value, dtype=None, shape=None, name=None)`.
 
@@ -62,28 +66,48 @@ def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
     return Tensor(dev.put(np.array(array, copy=True)), dev)
 
 
-def zeros(shape, dtype=None, name: str | None = None) -> Variable:
-    """Keras: `K.zeros(shape, dtype=None, name=None)`. A variable of zeros (as in Keras 2)."""
-    data, dev = _fill("zeros", shape, dtype, lambda xp, s, d: xp.zeros(s, dtype=d))
-    return Variable(data, dev, name or "Variable")
+def _zeros(shape, dtype):
+    return Tensor(*_fill("zeros", shape, dtype, lambda xp, s, d: xp.zeros(s, dtype=d)))
 
 
-def ones(shape, dtype=None, name: str | None = None) -> Variable:
-    """Keras: `K.ones(shape, dtype=None, name=None)`. A variable of ones (as in Keras 2)."""
-    data, dev = _fill("ones", shape, dtype, lambda xp, s, d: xp.ones(s, dtype=d))
-    return Variable(data, dev, name or "Variable")
+def _ones(shape, dtype):
+    return Tensor(*_fill("ones", shape, dtype, lambda xp, s, d: xp.ones(s, dtype=d)))
 
 
-def eye(size, dtype=None, name: str | None = None) -> Variable:
-    """Keras: `K.eye(size, dtype=None, name=None)`. An identity-matrix variable; `size` is `n`
-    or `(rows, columns)`."""
+def _eye(size, dtype):
     dims = check_shape(size, "eye", "size")
     if len(dims) not in (1, 2):
         raise ValueError(f"eye: size must be n or (rows, columns), got {size!r}")
     rows, cols = dims * 2 if len(dims) == 1 else dims
-    data, dev = _fill("eye", (rows, cols), dtype,
-                      lambda xp, s, d: xp.eye(s[0], s[1], dtype=d))
-    return Variable(data, dev, name or "Variable")
+    return Tensor(*_fill("eye", (rows, cols), dtype,
+                         lambda xp, s, d: xp.eye(s[0], s[1], dtype=d)))
+
+
+def _filled(fill, shape, dtype, name):
+    """A variable holding `fill(shape, dtype)`; a symbolic tensor where the shape is (as Keras 2
+    returns a tensor, not a variable, when the shape is known only when fed)."""
+    if symbolic.symbols_in(shape):
+        return symbolic.build(fill, (shape, dtype), {})
+    t = fill(shape, dtype)
+    return Variable(t.data, t.device, name or "Variable")
+
+
+def zeros(shape, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.zeros(shape, dtype=None, name=None)`. A variable of zeros (as in Keras 2); a
+    tensor if `shape` is symbolic (`(K.shape(x)[0], 2)`)."""
+    return _filled(_zeros, shape, dtype, name)
+
+
+def ones(shape, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.ones(shape, dtype=None, name=None)`. A variable of ones (as in Keras 2); a
+    tensor if `shape` is symbolic."""
+    return _filled(_ones, shape, dtype, name)
+
+
+def eye(size, dtype=None, name: str | None = None) -> Variable:
+    """Keras: `K.eye(size, dtype=None, name=None)`. An identity-matrix variable; `size` is `n`
+    or `(rows, columns)` (a tensor if `size` is symbolic)."""
+    return _filled(_eye, size, dtype, name)
 
 
 def _filled_like(func: str, x, dtype, value) -> Tensor:

@@ -8,6 +8,7 @@ import collections
 import numpy as np
 
 from ..config import epsilon
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .validate import check_int, type_name
 
@@ -56,6 +57,13 @@ def _log_add(a: Tensor, b: Tensor) -> Tensor:
     return where(finite, safe + log(where(finite, total, ones_like(total))), top)
 
 
+def _cost_spec(y_true, y_pred, *args):
+    """Its labels are checked on the host, which stand-in values would fail: shape and dtype
+    without running."""
+    return (y_pred.shape[0], 1), y_pred.dtype
+
+
+@traced(spec=_cost_spec)
 def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     """Keras: `K.ctc_batch_cost(y_true, y_pred, input_length, label_length)`.
 
@@ -80,7 +88,10 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     in_len = _host_ints(input_length, func, "input_length", batch, steps)
     lab_len = _host_ints(label_length, func, "label_length", batch, labels.shape[1])
     used = np.arange(labels.shape[1])[None, :] < lab_len[:, None]
-    if labels.dtype.kind not in "iu" or bool(((labels < 0) | (labels >= blank))[used].any()):
+    # Keras casts the labels to int32 (its OCR example feeds float32 labels): whole numbers.
+    whole = labels.dtype.kind in "iu" or labels.dtype.kind == "f" and \
+        bool((labels[used] == np.floor(labels[used])).all())
+    if not whole or bool(((labels < 0) | (labels >= blank))[used].any()):
         raise ValueError(f"{func}: y_true labels must be integers in [0, {blank}) (class "
                          f"{blank} is the blank)")
     labels = labels.astype(np.int64)
@@ -117,6 +128,13 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     return -expand_dims(_log_add(ends[:, 0], ends[:, 1]), 1)
 
 
+def _decode_spec(y_pred, *args, **kwargs):
+    """The decoded length depends on the values (unknown until evaluated)."""
+    batch = y_pred.shape[0]
+    return [((batch, None), np.dtype(np.int64))], ((batch, 1), y_pred.dtype)
+
+
+@traced(spec=_decode_spec)
 def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
                top_paths: int = 1):
     """Keras: `K.ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1)`.

@@ -47,6 +47,7 @@ def batch_normalization(x, mean, var, beta, gamma, axis: int = -1, epsilon: floa
     return y
 
 
+@traced
 def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float = 1e-3):
     """Keras: `K.normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=0.001)`.
     Normalises x with the mean and variance over `reduction_axes`; returns
@@ -74,6 +75,7 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float =
     return normalized, reshape(mean_kept, remaining), reshape(var_kept, remaining)
 
 
+@traced
 def rnn(step_function, inputs, initial_states, go_backwards: bool = False, mask=None,
         constants=None, unroll: bool = False, input_length=None, time_major: bool = False,
         zero_output_for_mask: bool = False, return_all_outputs: bool = True):

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import SymbolicInput, Tensor
 
 
 def type_name(value) -> str:
@@ -91,8 +91,7 @@ def _concrete_ints(value, func: str, name: str) -> list | None:
     if isinstance(value, Tensor):
         value = value.numpy()
     elif getattr(value, "_symbolic", False):
-        raise TypeError(f"{func}: {name} must have known values, got symbolic tensor "
-                        f"'{value.name}'; use a tuple of ints")
+        raise SymbolicInput(func)  # a shape tensor known only when fed: the op builds a node
     if not isinstance(value, np.ndarray):
         return None
     if value.ndim > 1 or value.dtype.kind not in "iu":
@@ -120,6 +119,10 @@ def check_dims(shape, func: str, name: str = "shape", minimum: int = 0) -> tuple
             raise TypeError(f"{func}: {name} must be a tuple of ints, got {type_name(shape)}")
     result = []
     for n in dims:
+        if isinstance(n, Tensor) and n.ndim == 0 and n.dtype.kind in "iu":
+            n = int(n)  # an entry of a shape tensor, such as K.shape(x)[0]
+        elif getattr(n, "_symbolic", False):
+            raise SymbolicInput(func)
         if not _is_int(n):
             raise TypeError(f"{func}: {name} must be a tuple of ints, got {shape!r} (an entry "
                             f"of type {type_name(n)})")

@@ -1,0 +1,69 @@
+"""Who handles an op: eager execution, or staging a node of the graph (graph style).
+
+Graph style follows TensorFlow 1's default graph: it begins with the first placeholder a user
+creates and ends with `K.clear_session()`. In it, an op on a symbolic tensor or on a variable
+builds a node instead of computing, and `K.eval` / `K.function` evaluate nodes with the
+variables' values at that time; random ops build nodes too (a new draw per evaluation). Before
+the first placeholder everything computes at once (eager style).
+
+While nodes are being evaluated, ops compute (the evaluation is eager), so the flag is paired
+with a per-thread count of evaluations in progress.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+graph_style = False  # set by the first placeholder, cleared by K.clear_session()
+
+
+class _Evaluations(threading.local):
+    def __init__(self) -> None:
+        self.depth = 0  # evaluations of graph nodes in progress on this thread
+        self.inferring = 0  # of which: runs on stand-in values, to learn a node's shape
+
+
+_evaluations = _Evaluations()
+
+
+def staging() -> bool:
+    """Whether an op on variables (or a random op) builds a graph node now."""
+    return graph_style and not _evaluations.depth
+
+
+def begin_graph_style() -> None:
+    global graph_style
+    graph_style = True
+
+
+def end_graph_style() -> None:
+    global graph_style
+    graph_style = False
+
+
+@contextlib.contextmanager
+def evaluating():
+    """Scope in which graph nodes are being evaluated: ops compute their values."""
+    _evaluations.depth += 1
+    try:
+        yield
+    finally:
+        _evaluations.depth -= 1
+
+
+def inferring() -> bool:
+    """Whether ops are running on stand-in values to learn a node's shape (random ops then
+    take no seed from their stream)."""
+    return _evaluations.inferring > 0
+
+
+@contextlib.contextmanager
+def inferring_shapes():
+    """Scope of a run on stand-in values (an evaluation whose results are thrown away)."""
+    _evaluations.depth += 1
+    _evaluations.inferring += 1
+    try:
+        yield
+    finally:
+        _evaluations.depth -= 1
+        _evaluations.inferring -= 1
