@@ -328,6 +328,18 @@ def _joint_shape(op, results: dict) -> tuple:
     return tuple(None if n == size else n for n in values[0].shape)
 
 
+def _stage_primitive(primitive, inputs: tuple, params: dict) -> Symbol:
+    """A node for a declared primitive: shape and dtype from its abstract evaluation."""
+    shape, dtype = primitive.abstract(*inputs, **params)
+    placeholders = tuple(dict.fromkeys(p for s in inputs if isinstance(s, Symbol)
+                                       for p in s.placeholders))
+    return Symbol(primitive, inputs, params, tuple(shape), np.dtype(dtype),
+                  f"{primitive.name}_{next(_ids)}", {}, placeholders)
+
+
+trace.install_stager(_stage_primitive)
+
+
 def traced(fn=None, *, spec=None):
     """Makes op `fn` accept symbolic tensors: given one (or, in graph style, a variable), it
     returns a Symbol instead of computing. Ops with side effects (variable updates, printing)

@@ -67,3 +67,18 @@ def inferring_shapes():
     finally:
         _evaluations.depth -= 1
         _evaluations.inferring -= 1
+
+
+# The graph layer (symbolic.py) installs how a primitive's node is built: the core knows no
+# graph classes, so that imports flow one way.
+_stager = None
+
+
+def install_stager(fn) -> None:
+    global _stager
+    _stager = fn
+
+
+def stage(primitive, inputs: tuple, params: dict):
+    """A graph node for `primitive(*inputs, **params)` (shape from its abstract evaluation)."""
+    return _stager(primitive, inputs, params)

@@ -1,6 +1,7 @@
-"""Elementwise arithmetic, unary math, casts and comparisons, with their backward rules.
+"""Elementwise arithmetic, unary math, casts and comparisons: declared primitives
+(core/primitive.py) and the Keras functions that check their arguments and bind them.
 
-Binary ops broadcast like NumPy; each backward rule sums its gradient back to its input's shape
+Binary ops broadcast like NumPy; each vjp sums its gradient back to its input's shape
 (`sum_to`). Python scalars and host arrays take the tensor operand's dtype, so `x * 2.0` stays
 float32 (as in Keras); two tensors of different dtypes promote as in NumPy.
 """
@@ -10,16 +11,20 @@ import operator
 
 import numpy as np
 
-from ..autodiff import record
+from .. import devices
 from ..config import floatx
+from ..core.primitive import Primitive, bind, broadcast_shapes, same_as_input
 from ..dtypes import as_dtype
-from ..symbolic import traced
 from ..tensor import Tensor, as_tensor, to_array
 from .validate import check_number
 
 
+def _symbolic(x) -> bool:
+    return getattr(x, "_symbolic", False)
+
+
 # -- operands --------------------------------------------------------------------------------
-def _join(value, like: Tensor, func: str) -> Tensor:
+def _join(value, like, func: str) -> Tensor:
     """A non-tensor operand as a constant tensor on `like`'s device, in `like`'s dtype where
     that loses nothing (Python scalars, and float arrays next to a float tensor)."""
     if isinstance(value, (int, float)):  # Python scalars are weak: they take the tensor's dtype
@@ -34,11 +39,13 @@ def _join(value, like: Tensor, func: str) -> Tensor:
         array = to_array(value, None, func)
         if like.dtype.kind == "f" and array.dtype.kind in "fiub":
             array = array.astype(like.dtype, copy=False)
-    return Tensor(like.device.put(array), like.device)
+    device = like.device if isinstance(like, Tensor) else devices.current()
+    return Tensor(device.put(array), device)
 
 
-def operands(x, y, func: str) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary op as tensors on one device (mixing devices is an error)."""
+def operands(x, y, func: str) -> tuple:
+    """Both operands of a binary op as tensors (or symbolic tensors) on one device (mixing
+    devices is an error)."""
     if isinstance(x, Tensor):
         if isinstance(y, Tensor):
             if x.device is not y.device:
@@ -46,27 +53,52 @@ def operands(x, y, func: str) -> tuple[Tensor, Tensor]:
                     f"{func}: operands are on different devices ({x.device.name} and "
                     f"{y.device.name}); move one with K.to_device(x, device) first")
             return x, y
-        return x, _join(y, x, func)
-    if isinstance(y, Tensor):
-        return _join(x, y, func), y
-    x = as_tensor(x, func)
+        return (x, y) if _symbolic(y) else (x, _join(y, x, func))
+    if isinstance(y, Tensor) or _symbolic(y):
+        return (x, y) if _symbolic(x) else (_join(x, y, func), y)
+    if not _symbolic(x):
+        x = as_tensor(x, func)
     return x, _join(y, x, func)
 
 
-def _broadcast_error(func: str, x: Tensor, y: Tensor) -> ValueError:
+def _broadcast_error(func: str, x, y) -> ValueError:
     return ValueError(f"{func}: shapes {x.shape} ({x.dtype.name}) and {y.shape} "
                       f"({y.dtype.name}) do not broadcast; expected equal or size-1 dims")
 
 
-def _binary(x, y, func: str, forward, backward, saved_inputs: bool = True) -> Tensor:
-    x, y = operands(x, y, func)
+def _result_dtype(ufunc, func: str, *dtypes) -> np.dtype:
+    """The dtype NumPy's `ufunc` gives for inputs of `dtypes` (nothing computed)."""
     try:
-        data = forward(x.data, y.data)
+        return ufunc.resolve_dtypes((*dtypes, None))[-1]
+    except TypeError:
+        raise TypeError(f"{func}: not defined for dtypes "
+                        f"{', '.join(d.name for d in dtypes)}") from None
+
+
+def _binary_primitive(name: str, compute, ufunc, vjp=None, saves=(0, 1)) -> Primitive:
+    """An elementwise primitive of two broadcast operands: `compute(a, b)` works on NumPy and
+    CuPy arrays alike; the result dtype is NumPy's `ufunc`'s."""
+    p = Primitive(name, elementwise=True)
+    p.def_impl(lambda device, a, b: compute(a, b))
+    p.def_abstract(lambda x, y: (broadcast_shapes(name, x.shape, y.shape),
+                                 _result_dtype(ufunc, name, x.dtype, y.dtype)))
+    if vjp is not None:
+        p.def_vjp(vjp, saves=saves)
+    return p
+
+
+def _apply_binary(p: Primitive, x, y):
+    x, y = operands(x, y, p.name)
+    try:
+        return bind(p, x, y)
     except ValueError:
-        raise _broadcast_error(func, x, y) from None
-    if x._rg or y._rg:
-        return record(data, (x, y), backward, (x, y) if saved_inputs else (x.shape, y.shape))
-    return Tensor(data, x.device)
+        if getattr(x, "shape", None) is None or getattr(y, "shape", None) is None:
+            raise
+        try:
+            broadcast_shapes(p.name, x.shape, y.shape)
+        except ValueError:
+            raise _broadcast_error(p.name, x, y) from None
+        raise
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
@@ -80,75 +112,32 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
 
 
 # -- binary arithmetic -----------------------------------------------------------------------
-def _add_grad(g, y, needs, x_shape, y_shape):
-    return (sum_to(g, x_shape) if needs[0] else None,
-            sum_to(g, y_shape) if needs[1] else None)
+def _add_vjp(g, y, needs, a, b):
+    return (sum_to(g, a.shape) if needs[0] else None,
+            sum_to(g, b.shape) if needs[1] else None)
 
 
-@traced
-def add(x, y) -> Tensor:
-    """Elementwise `x + y`, with broadcasting."""
-    return _binary(x, y, "add", operator.add,
-                   _add_grad, saved_inputs=False)
+def _subtract_vjp(g, y, needs, a, b):
+    return (sum_to(g, a.shape) if needs[0] else None,
+            sum_to(-g, b.shape) if needs[1] else None)
 
 
-def _subtract_grad(g, y, needs, x_shape, y_shape):
-    return (sum_to(g, x_shape) if needs[0] else None,
-            sum_to(-g, y_shape) if needs[1] else None)
-
-
-@traced
-def subtract(x, y) -> Tensor:
-    """Elementwise `x - y`, with broadcasting."""
-    return _binary(x, y, "subtract", operator.sub,
-                   _subtract_grad, saved_inputs=False)
-
-
-def _multiply_grad(g, y, needs, a, b):
+def _multiply_vjp(g, y, needs, a, b):
     return (sum_to(g * b, a.shape) if needs[0] else None,
             sum_to(g * a, b.shape) if needs[1] else None)
 
 
-@traced
-def multiply(x, y) -> Tensor:
-    """Elementwise `x * y`, with broadcasting."""
-    return _binary(x, y, "multiply", operator.mul,
-                   _multiply_grad)
-
-
-def _divide_grad(g, y, needs, a, b):
+def _divide_vjp(g, y, needs, a, b):
     return (sum_to(g / b, a.shape) if needs[0] else None,
             sum_to(-g * a / (b * b), b.shape) if needs[1] else None)
 
 
-@traced
-def divide(x, y) -> Tensor:
-    """Elementwise `x / y` (true division), with broadcasting."""
-    return _binary(x, y, "divide", operator.truediv, _divide_grad)
-
-
-@traced
-def floordiv(x, y) -> Tensor:
-    """Elementwise `x // y`; piecewise constant, so it passes no gradient (as in TensorFlow)."""
-    x, y = operands(x, y, "floordiv")
-    try:
-        return Tensor(x.data // y.data, x.device)
-    except ValueError:
-        raise _broadcast_error("floordiv", x, y) from None
-
-
-def _mod_grad(g, y, needs, a, b):
+def _mod_vjp(g, y, needs, a, b):
     return (sum_to(g, a.shape) if needs[0] else None,
             sum_to(-g * floordiv(a, b), b.shape) if needs[1] else None)
 
 
-@traced
-def mod(x, y) -> Tensor:
-    """Elementwise `x % y` (sign of `y`, like Python and NumPy)."""
-    return _binary(x, y, "mod", operator.mod, _mod_grad)
-
-
-def _pow_grad(g, y, needs, a, b):
+def _pow_vjp(g, y, needs, a, b):
     ga = gb = None
     if needs[0]:
         ga = sum_to(g * b * a ** (b - 1), a.shape)
@@ -159,296 +148,329 @@ def _pow_grad(g, y, needs, a, b):
     return ga, gb
 
 
-@traced
+add_p = _binary_primitive("add", operator.add, np.add, _add_vjp, saves=())
+subtract_p = _binary_primitive("subtract", operator.sub, np.subtract, _subtract_vjp, saves=())
+multiply_p = _binary_primitive("multiply", operator.mul, np.multiply, _multiply_vjp)
+divide_p = _binary_primitive("divide", operator.truediv, np.true_divide, _divide_vjp)
+floordiv_p = _binary_primitive("floordiv", operator.floordiv, np.floor_divide)
+mod_p = _binary_primitive("mod", operator.mod, np.remainder, _mod_vjp)
+pow_p = _binary_primitive("pow", operator.pow, np.power, _pow_vjp)
+
+
+def add(x, y) -> Tensor:
+    """Elementwise `x + y`, with broadcasting."""
+    return _apply_binary(add_p, x, y)
+
+
+def subtract(x, y) -> Tensor:
+    """Elementwise `x - y`, with broadcasting."""
+    return _apply_binary(subtract_p, x, y)
+
+
+def multiply(x, y) -> Tensor:
+    """Elementwise `x * y`, with broadcasting."""
+    return _apply_binary(multiply_p, x, y)
+
+
+def divide(x, y) -> Tensor:
+    """Elementwise `x / y` (true division), with broadcasting."""
+    return _apply_binary(divide_p, x, y)
+
+
+def floordiv(x, y) -> Tensor:
+    """Elementwise `x // y`; piecewise constant, so it passes no gradient (as in TensorFlow)."""
+    return _apply_binary(floordiv_p, x, y)
+
+
+def mod(x, y) -> Tensor:
+    """Elementwise `x % y` (sign of `y`, like Python and NumPy)."""
+    return _apply_binary(mod_p, x, y)
+
+
 def pow(x, a) -> Tensor:
     """Keras: `K.pow(x, a)`. Elementwise power `x ** a`."""
-    return _binary(x, a, "pow", operator.pow, _pow_grad)
+    return _apply_binary(pow_p, x, a)
 
 
 # -- unary math ------------------------------------------------------------------------------
-def _unary(x, func: str, forward, backward, save_output: bool = False) -> Tensor:
-    """An elementwise op of one tensor; its rule gets the input, or only the output (y) when
-    `save_output` is set."""
-    x = as_tensor(x, func)
-    data = forward(x.device.xp, x.data)
-    if x._rg:
-        return record(data, (x,), backward, () if save_output else (x,), save_output)
-    return Tensor(data, x.device)
+def _unary_primitive(name: str, compute, vjp=None, saves=(0,), output=False) -> Primitive:
+    """An elementwise primitive of one tensor: `compute(xp, a)`; its vjp reads the input
+    (`saves`), or only the output y (`output`)."""
+    p = Primitive(name, elementwise=True)
+    p.def_impl(lambda device, a: compute(device.xp, a))
+    p.def_abstract(same_as_input)
+    if vjp is not None:
+        p.def_vjp(vjp, saves=() if output else saves, output=output)
+    return p
 
 
-def _negative_grad(g, y, needs, x):
-    return (-g,)
+def _apply_unary(p: Primitive, x):
+    return bind(p, x if x.__class__ is Tensor or _symbolic(x) else as_tensor(x, p.name))
 
 
-@traced
+negative_p = _unary_primitive("negative", lambda xp, a: xp.negative(a),
+                              lambda g, y, needs, x: (-g,), saves=())
+abs_p = _unary_primitive("abs", lambda xp, a: xp.abs(a), lambda g, y, needs, x: (g * sign(x),))
+sign_p = _unary_primitive("sign", lambda xp, a: xp.sign(a))
+exp_p = _unary_primitive("exp", lambda xp, a: xp.exp(a), lambda g, y, needs, x: (g * y,),
+                         output=True)
+log_p = _unary_primitive("log", lambda xp, a: xp.log(a), lambda g, y, needs, x: (g / x,))
+# Negative inputs are clipped to 0 first, as Keras does.
+sqrt_p = _unary_primitive("sqrt", lambda xp, a: xp.sqrt(xp.maximum(a, 0)),
+                          lambda g, y, needs, x: (g / (2.0 * y),), output=True)
+square_p = _unary_primitive("square", lambda xp, a: xp.square(a),
+                            lambda g, y, needs, x: (g * (2.0 * x),))
+sin_p = _unary_primitive("sin", lambda xp, a: xp.sin(a), lambda g, y, needs, x: (g * cos(x),))
+cos_p = _unary_primitive("cos", lambda xp, a: xp.cos(a),
+                         lambda g, y, needs, x: (-g * sin(x),))
+round_p = _unary_primitive("round", lambda xp, a: xp.round(a))
+
+
 def negative(x) -> Tensor:
     """Elementwise `-x`."""
-    return _unary(x, "negative", lambda xp, a: xp.negative(a), _negative_grad)
+    return _apply_unary(negative_p, x)
 
 
-def _abs_grad(g, y, needs, x):
-    return (g * sign(x),)
-
-
-@traced
 def abs(x) -> Tensor:
     """Keras: `K.abs(x)`. Elementwise absolute value (gradient `sign(x)`, 0 at 0)."""
-    return _unary(x, "abs", lambda xp, a: xp.abs(a), _abs_grad)
+    return _apply_unary(abs_p, x)
 
 
-@traced
 def sign(x) -> Tensor:
     """Elementwise sign (-1, 0, 1); passes no gradient."""
-    x = as_tensor(x, "sign")
-    return Tensor(x.device.xp.sign(x.data), x.device)
+    return _apply_unary(sign_p, x)
 
 
-def _exp_grad(g, y, needs):
-    return (g * y,)
-
-
-@traced
 def exp(x) -> Tensor:
     """Keras: `K.exp(x)`. Elementwise exponential."""
-    return _unary(x, "exp", lambda xp, a: xp.exp(a), _exp_grad, save_output=True)
+    return _apply_unary(exp_p, x)
 
 
-def _log_grad(g, y, needs, x):
-    return (g / x,)
-
-
-@traced
 def log(x) -> Tensor:
     """Keras: `K.log(x)`. Elementwise natural logarithm."""
-    return _unary(x, "log", lambda xp, a: xp.log(a), _log_grad)
+    return _apply_unary(log_p, x)
 
 
-def _sqrt_grad(g, y, needs):
-    return (g / (2.0 * y),)
-
-
-@traced
 def sqrt(x) -> Tensor:
     """Keras: `K.sqrt(x)`. Elementwise square root (negative inputs are clipped to 0 first, as
     Keras does)."""
-    return _unary(x, "sqrt", lambda xp, a: xp.sqrt(xp.maximum(a, 0)), _sqrt_grad,
-                  save_output=True)
+    return _apply_unary(sqrt_p, x)
 
 
-def _square_grad(g, y, needs, x):
-    return (g * (2.0 * x),)
-
-
-@traced
 def square(x) -> Tensor:
     """Keras: `K.square(x)`. Elementwise square."""
-    return _unary(x, "square", lambda xp, a: xp.square(a), _square_grad)
+    return _apply_unary(square_p, x)
 
 
-def _clip_grad(g, y, needs, x, low, high):
+def round(x) -> Tensor:
+    """Keras: `K.round(x)`. Rounds to the nearest integer, halves to even; no gradient."""
+    return _apply_unary(round_p, x)
+
+
+def sin(x) -> Tensor:
+    """Keras: `K.sin(x)`. Elementwise sine."""
+    return _apply_unary(sin_p, x)
+
+
+def cos(x) -> Tensor:
+    """Keras: `K.cos(x)`. Elementwise cosine."""
+    return _apply_unary(cos_p, x)
+
+
+def _clip_vjp(g, y, needs, x, low, high):
     # tf.clip_by_value's rule: zero only strictly outside, so the gradient passes at the bounds
-    # (and for NaN inputs).
+    # (and for NaN inputs). The bounds get no gradient.
     outside = logical_or(less(x, low), greater(x, high))
-    return (where(outside, zeros_like_data(g), g),)
+    return where(outside, zeros_like_data(g), g), None, None
 
 
-def _clip_bound(value, x: Tensor, unbounded: float, name: str):
+clip_p = Primitive("clip", elementwise=True)
+clip_p.def_impl(lambda device, a, low, high: device.xp.clip(a, low, high))
+clip_p.def_abstract(lambda x, low, high: (broadcast_shapes("clip", x.shape, low.shape,
+                                                           high.shape), x.dtype))
+clip_p.def_vjp(_clip_vjp, saves=(0, 1, 2))
+
+
+def _clip_bound(value, x, unbounded: float, name: str):
     """A bound of `clip`: None (unbounded), a number, or a tensor or array (elementwise, as
-    `tf.clip_by_value` takes them, in x's dtype)."""
+    `tf.clip_by_value` takes them), as a tensor in x's dtype."""
     if value is None:
-        return unbounded
-    if isinstance(value, (Tensor, np.ndarray, list, tuple)):
-        return as_tensor(value, "clip", dtype=x.dtype, device=x.device).data
-    return check_number(value, "clip", name)
+        value = unbounded
+    elif _symbolic(value):
+        return cast(value, x.dtype)
+    elif isinstance(value, (Tensor, np.ndarray, list, tuple)):
+        return as_tensor(value, "clip", dtype=x.dtype, device=_device_of(x))
+    else:
+        value = check_number(value, "clip", name)
+    device = _device_of(x)
+    return Tensor(device.put(np.asarray(value, dtype=x.dtype)), device)
 
 
-@traced
+def _device_of(x) -> devices.Device:
+    return x.device if isinstance(x, Tensor) else devices.current()
+
+
 def clip(x, min_value, max_value) -> Tensor:
     """Keras: `K.clip(x, min_value, max_value)`. Elementwise clipping to [min, max].
 
     As in Keras, `max_value < min_value` clips to `min_value`, and None means unbounded.
     The gradient passes where `min <= x <= max`, bounds included (as `tf.clip_by_value`).
     """
-    x = as_tensor(x, "clip")
-    low, high = _clip_bound(min_value, x, -np.inf, "min_value"), \
-        _clip_bound(max_value, x, np.inf, "max_value")
-    if isinstance(high, (int, float)) and isinstance(low, (int, float)) and high < low:
-        high = low
-    data = x.device.xp.clip(x.data, low, high)
-    if x._rg:
-        return record(data, (x,), _clip_grad, (x, low, high))
-    return Tensor(data, x.device)
+    if not _symbolic(x):
+        x = as_tensor(x, "clip")
+    if min_value is not None and max_value is not None and not _symbolic(min_value) and \
+            not _symbolic(max_value) and not isinstance(min_value, (Tensor, np.ndarray, list,
+                                                                    tuple)) \
+            and not isinstance(max_value, (Tensor, np.ndarray, list, tuple)):
+        low = check_number(min_value, "clip", "min_value")
+        high = check_number(max_value, "clip", "max_value")
+        max_value = low if high < low else high
+    low = _clip_bound(min_value, x, -np.inf, "min_value")
+    high = _clip_bound(max_value, x, np.inf, "max_value")
+    return bind(clip_p, x, low, high)
 
 
-@traced
-def round(x) -> Tensor:
-    """Keras: `K.round(x)`. Rounds to the nearest integer, halves to even; no gradient."""
-    x = as_tensor(x, "round")
-    return Tensor(x.device.xp.round(x.data), x.device)
-
-
-def _sin_grad(g, y, needs, x):
-    return (g * cos(x),)
-
-
-@traced
-def sin(x) -> Tensor:
-    """Keras: `K.sin(x)`. Elementwise sine."""
-    return _unary(x, "sin", lambda xp, a: xp.sin(a), _sin_grad)
-
-
-def _cos_grad(g, y, needs, x):
-    return (-g * sin(x),)
-
-
-@traced
-def cos(x) -> Tensor:
-    """Keras: `K.cos(x)`. Elementwise cosine."""
-    return _unary(x, "cos", lambda xp, a: xp.cos(a), _cos_grad)
-
-
-def _extremum_grad(g, y, needs, a, b, pick_a):
-    """maximum/minimum: the gradient goes to `a` where `pick_a` holds (ties included, as in
-    TensorFlow), else to `b`."""
+def _extremum_vjp(g, y, needs, a, b, pick_a):
+    """maximum/minimum: the gradient goes to `a` where `pick_a(a, b)` holds (ties included, as
+    in TensorFlow), else to `b`."""
+    chosen = pick_a(a, b)
     zeros = zeros_like_data(g)
-    return (sum_to(where(pick_a, g, zeros), a.shape) if needs[0] else None,
-            sum_to(where(pick_a, zeros, g), b.shape) if needs[1] else None)
+    return (sum_to(where(chosen, g, zeros), a.shape) if needs[0] else None,
+            sum_to(where(chosen, zeros, g), b.shape) if needs[1] else None)
 
 
-def _elementwise_extremum(x, y, func: str, pick_a) -> Tensor:
-    x, y = operands(x, y, func)
-    try:
-        chosen = pick_a(x.data, y.data)
-        data = x.device.xp.where(chosen, x.data, y.data)
-    except ValueError:
-        raise _broadcast_error(func, x, y) from None
-    if x._rg or y._rg:
-        return record(data, (x, y), _extremum_grad, (x, y, Tensor(chosen, x.device)))
-    return Tensor(data, x.device)
+def _extremum_primitive(name: str, pick_a, xp_pick: str) -> Primitive:
+    p = _binary_primitive(name, None, np.maximum)
+    p.def_impl(lambda device, a, b: device.xp.where(getattr(device.xp, xp_pick)(a, b), a, b))
+    p.def_vjp(lambda g, y, needs, a, b: _extremum_vjp(g, y, needs, a, b, pick_a), saves=(0, 1))
+    return p
 
 
-@traced
+maximum_p = _extremum_primitive("maximum", lambda a, b: greater_equal(a, b), "greater_equal")
+minimum_p = _extremum_primitive("minimum", lambda a, b: less_equal(a, b), "less_equal")
+
+
 def maximum(x, y) -> Tensor:
     """Keras: `K.maximum(x, y)`. Elementwise maximum, with broadcasting."""
-    return _elementwise_extremum(x, y, "maximum", operator.ge)
+    return _apply_binary(maximum_p, x, y)
 
 
-@traced
 def minimum(x, y) -> Tensor:
     """Keras: `K.minimum(x, y)`. Elementwise minimum, with broadcasting."""
-    return _elementwise_extremum(x, y, "minimum", operator.le)
+    return _apply_binary(minimum_p, x, y)
 
 
 # -- casts and selection ---------------------------------------------------------------------
-def _cast_grad(g, y, needs, dtype):
-    return (cast(g, dtype),)
+cast_p = Primitive("cast", elementwise=True)
+cast_p.def_impl(lambda device, a, *, dtype: a.astype(dtype))
+cast_p.def_abstract(lambda x, *, dtype: (x.shape, dtype))
+# Gradients pass between float dtypes only.
+cast_p.def_vjp(lambda g, y, needs, x, *, dtype:
+               (cast(g, x.dtype) if dtype.kind == "f" and x.dtype.kind == "f" else None,))
 
 
-@traced
 def cast(x, dtype) -> Tensor:
     """Keras: `K.cast(x, dtype)`. Casts to `dtype`; gradients pass between float dtypes only."""
     target = as_dtype(dtype, "cast")
-    x = as_tensor(x, "cast")
+    if not _symbolic(x):
+        x = as_tensor(x, "cast")
     if x.dtype == target:
         return x
-    data = x.data.astype(target)
-    if x._rg and target.kind == "f":
-        return record(data, (x,), _cast_grad, (x.dtype,))
-    return Tensor(data, x.device)
+    return bind(cast_p, x, dtype=target)
 
 
-def _where_grad(g, y, needs, condition):
+def _where_vjp(g, y, needs, condition, a, b):
     zeros = zeros_like_data(g)
     return (None,
-            where(condition, g, zeros) if needs[1] else None,
-            where(condition, zeros, g) if needs[2] else None)
+            sum_to(where(condition, g, zeros), a.shape) if needs[1] else None,
+            sum_to(where(condition, zeros, g), b.shape) if needs[2] else None)
 
 
-@traced
+where_p = Primitive("where", elementwise=True)
+where_p.def_impl(lambda device, c, a, b: device.xp.where(c, a, b))
+where_p.def_abstract(lambda c, x, y: (broadcast_shapes("where", c.shape, x.shape, y.shape),
+                                      _result_dtype(np.add, "where", x.dtype, y.dtype)))
+where_p.def_vjp(_where_vjp, saves=(0,))
+
+
 def where(condition, x, y) -> Tensor:
     """Elementwise `x` where `condition` else `y` (all three of one shape after broadcasting)."""
     x, y = operands(x, y, "where")
-    condition = as_tensor(condition, "where", device=x.device)
+    if not _symbolic(condition):
+        condition = as_tensor(condition, "where", device=_device_of(x))
     try:
-        data = x.device.xp.where(condition.data, x.data, y.data)
+        return bind(where_p, condition, x, y)
     except ValueError:
         raise ValueError(f"where: condition of shape {condition.shape}, x of shape {x.shape} "
                          f"and y of shape {y.shape} do not broadcast; expected equal or size-1 "
                          "dims") from None
-    if x._rg or y._rg:
-        if data.shape != x.shape or data.shape != y.shape:
-            x, y = broadcast_to(x, data.shape), broadcast_to(y, data.shape)
-        return record(data, (condition, x, y), _where_grad, (condition,))
-    return Tensor(data, x.device)
 
 
-def zeros_like_data(x: Tensor) -> Tensor:
+def zeros_like_data(x) -> Tensor:
     """A constant of zeros shaped like `x` (no gradient): for use inside backward rules."""
     return Tensor(x.device.xp.zeros_like(x.data), x.device)
 
 
-def ones_like_data(x: Tensor) -> Tensor:
+def ones_like_data(x) -> Tensor:
     """A constant of ones shaped like `x` (no gradient): for use inside backward rules."""
     return Tensor(x.device.xp.ones_like(x.data), x.device)
 
 
 # -- comparisons (boolean results, no gradient) ----------------------------------------------
-def _compare(x, y, func: str, name: str) -> Tensor:
-    x, y = operands(x, y, func)
-    try:
-        data = getattr(x.device.xp, name)(x.data, y.data)
-    except ValueError:
-        raise _broadcast_error(func, x, y) from None
-    return Tensor(data, x.device)
+def _comparison_primitive(name: str) -> Primitive:
+    ufunc = getattr(np, name)
+    p = Primitive(name, elementwise=True)
+    p.def_impl(lambda device, a, b: getattr(device.xp, name)(a, b))
+    p.def_abstract(lambda x, y: (broadcast_shapes(name, x.shape, y.shape),
+                                 _result_dtype(ufunc, name, x.dtype, y.dtype)))
+    return p
 
 
-@traced
+equal_p, not_equal_p, greater_p, greater_equal_p, less_p, less_equal_p, logical_and_p, \
+    logical_or_p = (_comparison_primitive(name) for name in (
+        "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
+        "logical_or"))
+
+
 def equal(x, y) -> Tensor:
     """Elementwise `x == y` (bool)."""
-    return _compare(x, y, "equal", "equal")
+    return _apply_binary(equal_p, x, y)
 
 
-@traced
 def not_equal(x, y) -> Tensor:
     """Elementwise `x != y` (bool)."""
-    return _compare(x, y, "not_equal", "not_equal")
+    return _apply_binary(not_equal_p, x, y)
 
 
-@traced
 def greater(x, y) -> Tensor:
     """Elementwise `x > y` (bool)."""
-    return _compare(x, y, "greater", "greater")
+    return _apply_binary(greater_p, x, y)
 
 
-@traced
 def greater_equal(x, y) -> Tensor:
     """Elementwise `x >= y` (bool)."""
-    return _compare(x, y, "greater_equal", "greater_equal")
+    return _apply_binary(greater_equal_p, x, y)
 
 
-@traced
 def less(x, y) -> Tensor:
     """Elementwise `x < y` (bool)."""
-    return _compare(x, y, "less", "less")
+    return _apply_binary(less_p, x, y)
 
 
-@traced
 def less_equal(x, y) -> Tensor:
     """Elementwise `x <= y` (bool)."""
-    return _compare(x, y, "less_equal", "less_equal")
+    return _apply_binary(less_equal_p, x, y)
 
 
-@traced
 def logical_and(x, y) -> Tensor:
     """Elementwise `x and y` (bool)."""
-    return _compare(x, y, "logical_and", "logical_and")
+    return _apply_binary(logical_and_p, x, y)
 
 
-@traced
 def logical_or(x, y) -> Tensor:
     """Elementwise `x or y` (bool)."""
-    return _compare(x, y, "logical_or", "logical_or")
+    return _apply_binary(logical_or_p, x, y)
 
 
 from .reduce import sum  # noqa: E402  (reduce imports this module)
-from .shape import broadcast_to, reshape  # noqa: E402
+from .shape import reshape  # noqa: E402

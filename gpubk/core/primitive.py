@@ -1,0 +1,136 @@
+"""Declared primitives and `bind`, the one path every declared op takes.
+
+A primitive is declared once: its name, its implementation (array code given the device, which
+holds the backend's array module; a family with hand-written kernels calls its launcher from
+there), its abstract evaluation (the output's shape and dtype from the inputs' shapes and dtypes,
+computing nothing: what a graph node needs), and its vector-Jacobian product written with gpubk
+functions, so that running it while recording gives gradients of gradients and running it on
+symbolic tensors stages the backward into the graph: one backward path.
+
+`bind(p, *inputs, **params)` takes tensors the Keras function has already checked and converted:
+- a symbolic input (or, in graph style, a variable) stages a node, its shape from `abstract`;
+- otherwise it computes at once on the inputs' device (in its context: a tensor on gpu:1
+  allocates on gpu:1) and, if an input needs a gradient and recording is on, leaves a tape entry
+  holding only what the vjp declared it uses. No abstract evaluation on this path.
+
+Example (gpubk/ops/math.py declares its primitives this way):
+```python
+exp_p = Primitive("exp", elementwise=True)
+exp_p.def_impl(lambda device, a: device.xp.exp(a))
+exp_p.def_abstract(same_as_input)
+exp_p.def_vjp(lambda g, y, needs, x: (g * y,), saves=(), output=True)
+```
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..tensor import Tensor, Variable
+from . import trace
+
+
+class Aval:
+    """What a vjp gets for an input it did not save (and what abstract evaluation reads): the
+    shape and dtype, no buffer."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+class Primitive:
+    """One operation gpubk can compute, record, differentiate and stage (see the module)."""
+
+    __slots__ = ("name", "elementwise", "impl", "abstract", "vjp", "saves", "saves_output",
+                 "_backward", "__weakref__")
+
+    def __init__(self, name: str, elementwise: bool = False) -> None:
+        self.name = name
+        self.elementwise = elementwise
+        self.impl: Callable | None = None      # (device, *arrays, **params) -> array
+        self.abstract: Callable | None = None  # (*avals, **params) -> (shape, dtype)
+        self.vjp: Callable | None = None       # (g, y, needs, *inputs, **params) -> grads
+        self.saves: tuple = ()                 # the inputs the vjp reads (others: their Aval)
+        self.saves_output = False              # whether the vjp reads the output y
+        self._backward = None
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+    @property
+    def __name__(self) -> str:  # graph nodes are named after their op
+        return self.name
+
+    def def_impl(self, fn: Callable) -> Callable:
+        self.impl = fn
+        return fn
+
+    def def_abstract(self, fn: Callable) -> Callable:
+        self.abstract = fn
+        return fn
+
+    def def_vjp(self, fn: Callable, saves: tuple = (), output: bool = False) -> Callable:
+        """`fn(g, y, needs, *inputs, **params)` returns one gradient (or None) per input, with
+        that input's shape; inputs not in `saves` arrive as their Aval, y only with `output`."""
+        self.vjp, self.saves, self.saves_output = fn, tuple(saves), output
+
+        def backward(g, y, needs, params, *inputs):
+            return fn(g, y, needs, *inputs, **params)
+        self._backward = backward
+        return fn
+
+    def __call__(self, *inputs, **params):
+        return bind(self, *inputs, **params)
+
+
+def bind(p: Primitive, *inputs, **params):
+    """Applies primitive `p` to tensors (or symbolic tensors) `inputs`; see the module."""
+    for t in inputs:
+        if t.__class__ is not Tensor and (getattr(t, "_symbolic", False) or (
+                trace.graph_style and isinstance(t, Variable) and trace.staging())):
+            return trace.stage(p, inputs, params)
+    device = inputs[0].device
+    if device.xp is np:
+        data = p.impl(device, *[t.data for t in inputs], **params)
+    else:
+        with device.context():
+            data = p.impl(device, *[t.data for t in inputs], **params)
+    for t in inputs:
+        if t._rg:
+            break
+    else:
+        return Tensor(data, device)
+    if p.vjp is None or data.dtype.kind != "f":  # piecewise constant (comparisons, rounding,
+        return Tensor(data, device)                # integer results): no gradient flows
+    saved = tuple(t if i in p.saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs))
+    return record(data, inputs, p._backward, (params, *saved), p.saves_output)
+
+
+def same_as_input(x, *args, **params) -> tuple:
+    """Abstract evaluation of a unary elementwise primitive: its input's shape and dtype."""
+    return x.shape, x.dtype
+
+
+def broadcast_shapes(func: str, *shapes) -> tuple:
+    """NumPy broadcasting of shapes that may hold unknown (None) dimensions."""
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for i in range(ndim):
+        dims = {s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0} - {1}
+        known = dims - {None}
+        if len(known) > 1:
+            raise ValueError(f"{func}: shapes {', '.join(map(str, shapes))} do not broadcast; "
+                             "expected equal or size-1 dims")
+        result.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(result)
+
+
+from ..autodiff import record  # noqa: E402  (autodiff's rules use the ops built on this module)
