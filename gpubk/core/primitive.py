@@ -27,7 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..tensor import Tensor, Variable
+from .. import devices
+from ..tensor import Tensor, Variable, as_tensor
 from . import trace
 
 
@@ -112,6 +113,25 @@ def bind(p: Primitive, *inputs, **params):
         return Tensor(data, device)                # integer results): no gradient flows
     saved = tuple(t if i in p.saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs))
     return record(data, inputs, p._backward, (params, *saved), p.saves_output)
+
+
+def is_symbolic(x) -> bool:
+    """Whether `x` is a symbolic tensor (a placeholder, or a node built on one)."""
+    return getattr(x, "_symbolic", False)
+
+
+def as_input(x, func: str, dtype=None):
+    """An argument of a Keras function as what `bind` takes: tensors and symbolic tensors pass
+    (a tensor cast to `dtype` if given), anything else becomes a tensor on the current device."""
+    if x.__class__ is Tensor and dtype is None or is_symbolic(x):
+        return x
+    return as_tensor(x, func, dtype=dtype)
+
+
+def device_of(x):
+    """The device of a tensor; for a symbolic tensor, the current device (where it will be
+    evaluated)."""
+    return x.device if isinstance(x, Tensor) else devices.current()
 
 
 def same_as_input(x, *args, **params) -> tuple:

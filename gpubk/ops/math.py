@@ -13,14 +13,13 @@ import numpy as np
 
 from .. import devices
 from ..config import floatx
-from ..core.primitive import Primitive, bind, broadcast_shapes, same_as_input
+from ..core.primitive import (
+    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, same_as_input)
 from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor, to_array
 from .validate import check_number
 
-
-def _symbolic(x) -> bool:
-    return getattr(x, "_symbolic", False)
+_symbolic = is_symbolic
 
 
 # -- operands --------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ def _unary_primitive(name: str, compute, vjp=None, saves=(0,), output=False) -> 
 
 
 def _apply_unary(p: Primitive, x):
-    return bind(p, x if x.__class__ is Tensor or _symbolic(x) else as_tensor(x, p.name))
+    return bind(p, as_input(x, p.name))
 
 
 negative_p = _unary_primitive("negative", lambda xp, a: xp.negative(a),
@@ -299,15 +298,11 @@ def _clip_bound(value, x, unbounded: float, name: str):
     elif _symbolic(value):
         return cast(value, x.dtype)
     elif isinstance(value, (Tensor, np.ndarray, list, tuple)):
-        return as_tensor(value, "clip", dtype=x.dtype, device=_device_of(x))
+        return as_tensor(value, "clip", dtype=x.dtype, device=device_of(x))
     else:
         value = check_number(value, "clip", name)
-    device = _device_of(x)
+    device = device_of(x)
     return Tensor(device.put(np.asarray(value, dtype=x.dtype)), device)
-
-
-def _device_of(x) -> devices.Device:
-    return x.device if isinstance(x, Tensor) else devices.current()
 
 
 def clip(x, min_value, max_value) -> Tensor:
@@ -316,18 +311,20 @@ def clip(x, min_value, max_value) -> Tensor:
     As in Keras, `max_value < min_value` clips to `min_value`, and None means unbounded.
     The gradient passes where `min <= x <= max`, bounds included (as `tf.clip_by_value`).
     """
-    if not _symbolic(x):
-        x = as_tensor(x, "clip")
-    if min_value is not None and max_value is not None and not _symbolic(min_value) and \
-            not _symbolic(max_value) and not isinstance(min_value, (Tensor, np.ndarray, list,
-                                                                    tuple)) \
-            and not isinstance(max_value, (Tensor, np.ndarray, list, tuple)):
-        low = check_number(min_value, "clip", "min_value")
-        high = check_number(max_value, "clip", "max_value")
-        max_value = low if high < low else high
+    x = as_input(x, "clip")
+    if _is_number(min_value) and _is_number(max_value) and \
+            check_number(max_value, "clip", "max_value") < \
+            check_number(min_value, "clip", "min_value"):
+        max_value = min_value
     low = _clip_bound(min_value, x, -np.inf, "min_value")
     high = _clip_bound(max_value, x, np.inf, "max_value")
     return bind(clip_p, x, low, high)
+
+
+def _is_number(value) -> bool:
+    """A bound given as a plain number (not None, an array or a tensor)."""
+    return value is not None and not _symbolic(value) and \
+        not isinstance(value, (Tensor, np.ndarray, list, tuple))
 
 
 def _extremum_vjp(g, y, needs, a, b, pick_a):
@@ -397,7 +394,7 @@ def where(condition, x, y) -> Tensor:
     """Elementwise `x` where `condition` else `y` (all three of one shape after broadcasting)."""
     x, y = operands(x, y, "where")
     if not _symbolic(condition):
-        condition = as_tensor(condition, "where", device=_device_of(x))
+        condition = as_tensor(condition, "where", device=device_of(x))
     try:
         return bind(where_p, condition, x, y)
     except ValueError:
