@@ -50,12 +50,17 @@ class Aval:
 class Primitive:
     """One operation gpubk can compute, record, differentiate and stage (see the module)."""
 
-    __slots__ = ("name", "elementwise", "impl", "abstract", "vjp", "saves", "saves_output",
-                 "_backward", "__weakref__")
+    __slots__ = ("name", "elementwise", "remembers_input", "impl", "abstract", "vjp", "saves",
+                 "saves_output", "_backward", "__weakref__")
 
-    def __init__(self, name: str, elementwise: bool = False) -> None:
+    def __init__(self, name: str, elementwise: bool = False,
+                 remembers_input: bool = False) -> None:
         self.name = name
         self.elementwise = elementwise
+        # Whether an eager output remembers (this primitive, its first input): a softmax or
+        # sigmoid output's logits, from which crossentropy works exactly. (A graph node has
+        # them as its op and first input.)
+        self.remembers_input = remembers_input
         self.impl: Callable | None = None      # (device, *arrays, **params) -> array
         self.abstract: Callable | None = None  # (*avals, **params) -> (shape, dtype)
         self.vjp: Callable | None = None       # (g, y, needs, *inputs, **params) -> grads
@@ -108,11 +113,17 @@ def bind(p: Primitive, *inputs, **params):
         if t._rg:
             break
     else:
-        return Tensor(data, device)
+        out = Tensor(data, device)
+        if p.remembers_input:
+            out._logits = (p, inputs[0])
+        return out
     if p.vjp is None or data.dtype.kind != "f":  # piecewise constant (comparisons, rounding,
         return Tensor(data, device)                # integer results): no gradient flows
     saved = tuple(t if i in p.saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs))
-    return record(data, inputs, p._backward, (params, *saved), p.saves_output)
+    out = record(data, inputs, p._backward, (params, *saved), p.saves_output)
+    if p.remembers_input:
+        out._logits = (p, inputs[0])
+    return out
 
 
 def is_symbolic(x) -> bool:

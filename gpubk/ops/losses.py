@@ -122,7 +122,7 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
                          f"output is on {output.device.name}")
     full = _broadcast_shape(target, output, "categorical_crossentropy")
     axis = normalize_axes(axis, len(full), "categorical_crossentropy")[0]
-    output, from_logits = _logits_of(output, from_logits, softmax, "categorical_crossentropy")
+    output, from_logits = _logits_of(output, from_logits, softmax_p, "categorical_crossentropy")
     _float_output(output, "categorical_crossentropy")
     # Broadcasting, or no classes at all (a loss of 0 per row, as Keras): the composed formula.
     if target.shape != output.shape or output.shape[axis] == 0:
@@ -149,7 +149,7 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     `0.5 - t`."""
     output = as_tensor(output, "binary_crossentropy")
     target = as_tensor(target, "binary_crossentropy", dtype=output.dtype, device=output.device)
-    output, from_logits = _logits_of(output, from_logits, sigmoid, "binary_crossentropy")
+    output, from_logits = _logits_of(output, from_logits, sigmoid_p, "binary_crossentropy")
     _float_output(output, "binary_crossentropy")
     _broadcast_shape(target, output, "binary_crossentropy")
     if from_logits:
@@ -178,7 +178,7 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     fractional = target.data != target.device.xp.trunc(target.data) \
         if target.dtype.kind == "f" else None
     target = cast(target, "int64")
-    output, from_logits = _logits_of(output, from_logits, softmax,
+    output, from_logits = _logits_of(output, from_logits, softmax_p,
                                      "sparse_categorical_crossentropy")
     if not from_logits:
         eps = epsilon()
@@ -241,7 +241,7 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
     if target.shape != output.shape:
         raise ValueError(f"categorical_focal_crossentropy: target shape {target.shape} and "
                          f"output shape {output.shape}; expected equal shapes")
-    output, from_logits = _logits_of(output, from_logits, softmax,
+    output, from_logits = _logits_of(output, from_logits, softmax_p,
                                      "categorical_focal_crossentropy")
     axis = normalize_axes(axis, output.ndim, "categorical_focal_crossentropy")[0]
     if not isinstance(alpha, (list, tuple, np.ndarray, Tensor)):  # Keras: a scalar or per class
@@ -258,6 +258,6 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
 
 from .math import cast, clip, log, not_equal, pow, where  # noqa: E402
 from .nn import (  # noqa: E402
-    log_softmax, sigmoid, softmax, softmax_any_rank, softplus, softplus_parts)
+    log_softmax, sigmoid, sigmoid_p, softmax_any_rank, softmax_p, softplus, softplus_parts)
 from .reduce import normalize_axes, sum  # noqa: E402
 from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack  # noqa: E402
