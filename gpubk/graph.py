@@ -10,12 +10,14 @@ the outputs as NumPy arrays, then applies the updates, so outputs see pre-update
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 
 from . import devices
 from .core import trace
-from .symbolic import Placeholder, Symbol, _leaves, build, substitute, symbols_in
+from .symbolic import (
+    STAND_IN_SIZES, Placeholder, Symbol, _leaves, build, filled, substitute, symbols_in)
 from .tensor import Tensor, Variable
 from .traversal import topological
 
@@ -223,8 +225,11 @@ def _gradients_of(loss, variables):
     return autodiff.gradients(loss, variables)
 
 
-def _pick(items, index: int):
-    return items[index]
+def _pick(items, index: int, source):
+    """One gradient of a `K.gradients` call; zeros where the loss turned out not to depend on
+    the source (kept only when a trial could not tell, see `_connected`)."""
+    grad = items[index]
+    return zeros_like(source) if grad is None else grad
 
 
 def _depends_on(symbol: Symbol, target) -> bool:
@@ -232,6 +237,51 @@ def _depends_on(symbol: Symbol, target) -> bool:
         if s is target or any(a is target for a in _leaves((s.args, s.kwargs))):
             return True
     return False
+
+
+def _opaque(symbol: Symbol) -> bool:
+    """Whether an op takes a function (K.rnn's step, K.map_fn's fn) whose closure may hold
+    variables that no argument shows (the weights of a Keras RNN cell)."""
+    return any(callable(a) and not isinstance(a, (type, Symbol, Tensor))
+               for a in _leaves((symbol.args, symbol.kwargs)))
+
+
+def _connected(loss: Symbol, variables: list) -> list:
+    """Per variable (or placeholder), whether the loss depends on it: seen among the graph's
+    arguments, or, when an op takes a function, found by differentiating one evaluation of the
+    loss on stand-in values (random ops keep their streams). Where that trial cannot run (an
+    update or a print in the graph, an op that rejects stand-ins), the loss is taken to depend
+    on every variable its functions could reach (a gradient of zeros if it does not)."""
+    static = [_depends_on(loss, v) for v in variables]
+    order = _topological([loss])
+    if all(static) or not any(_opaque(s) for s in order):
+        return static
+    if any(s.op in _SIDE_EFFECTS for s in order):
+        return [True] * len(variables)
+    try:
+        trial = _trial_gradients(loss, variables, order)
+    except Exception:  # noqa: BLE001 (the stand-ins do not suit every op: assume it depends)
+        return [True] * len(variables)
+    return [known or g is not None for known, g in zip(static, trial)]
+
+
+def _trial_gradients(loss: Symbol, variables: list, order: list) -> list:
+    values = {}
+    with trace.inferring_shapes(), np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in order:
+            if isinstance(s, Placeholder):
+                t = filled(s.shape, s.dtype, STAND_IN_SIZES[0]) if s.default is None else \
+                    _check_feed(s, s.default, "gradients")
+                t._rg = s.needs_grad
+                values[id(s)] = t
+            else:
+                values[id(s)] = s.evaluate(values)
+        reached = [v for v in variables if not isinstance(v, Symbol) or id(v) in values]
+        grads = autodiff.gradients(values[id(loss)], [values[id(v)] if isinstance(v, Symbol)
+                                                      else v for v in reached])
+    found = {id(v): g for v, g in zip(reached, grads)}
+    return [found.get(id(v)) for v in variables]
 
 
 def symbolic_gradients(loss: Symbol, variables: list) -> list:
@@ -243,11 +293,11 @@ def symbolic_gradients(loss: Symbol, variables: list) -> list:
     everything = build(_gradients_of, (loss, list(variables)), {},
                        spec=lambda *a: ((len(variables),), np.dtype("float32")))
     grads = []
-    for i, v in enumerate(variables):
-        if not _depends_on(loss, v):
+    for i, (v, connected) in enumerate(zip(variables, _connected(loss, variables))):
+        if not connected:
             grads.append(None)
             continue
-        grads.append(build(_pick, (everything, i), {},
+        grads.append(build(_pick, (everything, i, v), {},
                            spec=lambda *a, v=v: (tuple(v.shape), v.dtype)))
     return grads
 
@@ -300,9 +350,11 @@ def in_train_phase(x, alt, training=None):
     _check_training(training, "in_train_phase")
     if training is None:
         training = learning_phase()
-        symbolic = isinstance(x, Symbol) or isinstance(alt, Symbol)
+        # Graph style (callables too: what they build is not known before they are called)
+        # switches on the placeholder; eager code takes its default, test.
+        symbolic = isinstance(x, Symbol) or isinstance(alt, Symbol) or trace.staging()
         if isinstance(training, Placeholder) and not symbolic:
-            training = 0  # eager code: the placeholder's default
+            training = 0
     if isinstance(training, (Symbol, Tensor)):
         return switch(training, x, alt)
     chosen = x if training else alt
@@ -325,7 +377,10 @@ def _check_training(training, func: str) -> None:
 
 from . import autodiff  # noqa: E402
 from .ops.control import switch  # noqa: E402
-from .ops.state import moving_average_update, update, update_add, update_sub  # noqa: E402
+from .ops.creation import zeros_like  # noqa: E402
+from .ops.state import (  # noqa: E402
+    moving_average_update, print_tensor, update, update_add, update_sub)
 
 _UPDATE_OPS = {getattr(f, "eager", f) for f in
                (update, update_add, update_sub, moving_average_update)}
+_SIDE_EFFECTS = _UPDATE_OPS | {getattr(print_tensor, "eager", print_tensor)}

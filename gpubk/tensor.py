@@ -37,8 +37,10 @@ class Operators:
     def __neg__(self): return negative(self)
     def __pos__(self): return self
     def __abs__(self): return abs(self)
-    def __eq__(self, other): return equal(self, other)
-    def __ne__(self, other): return not_equal(self, other)
+    # A tensor is never None (`None in grads`, as Keras 2's optimizers ask): TensorFlow answers
+    # False / True there too, without an elementwise comparison.
+    def __eq__(self, other): return False if other is None else equal(self, other)
+    def __ne__(self, other): return True if other is None else not_equal(self, other)
     def __lt__(self, other): return less(self, other)
     def __le__(self, other): return less_equal(self, other)
     def __gt__(self, other): return greater(self, other)
@@ -175,12 +177,10 @@ class Variable(Tensor):
         return self
 
     def prepared_value(self, value, func: str = "assign"):
-        """The buffer `assign(value)` would install (checked, constraint applied), without
-        installing it: `batch_set_value` checks every pair before assigning any."""
-        new = self._checked_value(value, func)
-        if self.constraint is not None:
-            new = self._checked_value(self.constraint(Tensor(new, self.device)), func)
-        return new
+        """The buffer `assign(value)` would install (checked), without installing it:
+        `batch_set_value` checks every pair before assigning any. The constraint is not applied
+        here: as in Keras 2, optimizers apply `p.constraint` to the new value themselves."""
+        return self._checked_value(value, func)
 
     def assign_add(self, delta, func: str = "assign_add") -> "Variable":
         return self.assign(self.data + self._checked_value(delta, func), func)

@@ -122,14 +122,17 @@ def test_batch_set_value_is_all_or_nothing(device):
     np.testing.assert_array_equal(K.eval(a), [1, 1])
 
 
-def test_batch_set_value_checks_the_constraint_before_assigning(device):
-    def bad_constraint(w):
-        raise ValueError("constraint failed")
-    a, b = K.variable(np.zeros(2)), K.variable(np.zeros(2))
-    b.constraint = bad_constraint
-    with pytest.raises(ValueError, match="constraint failed"):
-        K.batch_set_value([(a, np.ones(2)), (b, np.ones(2))])
-    np.testing.assert_array_equal(K.eval(a), np.zeros(2))
+def test_assignments_do_not_apply_the_constraint(device):
+    """As in Keras 2 (TensorFlow's assign): optimizers apply `p.constraint` themselves."""
+    def halve(w):
+        return w * 0.5
+    v = K.variable(np.zeros(2), constraint=halve)
+    K.set_value(v, np.ones(2))
+    K.batch_set_value([(v, np.full(2, 4.0))])
+    np.testing.assert_array_equal(K.eval(v), [4.0, 4.0])
+    K.update_add(v, np.ones(2))
+    np.testing.assert_array_equal(K.eval(v), [5.0, 5.0])
+    assert v.constraint is halve
 
 
 def test_variable_none_and_function_outputs_are_rejected():

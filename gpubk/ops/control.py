@@ -1,12 +1,13 @@
 """Selection and iteration: switch, in_top_k, map_fn, foldl, foldr."""
 from __future__ import annotations
 
-from ..symbolic import traced
 import numbers
 
 import numpy as np
 
+from .. import symbolic
 from ..dtypes import as_dtype
+from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .validate import check_callable, check_int, type_name
 
@@ -26,7 +27,32 @@ def switch(condition, then_expression, else_expression):
             then_expression = then_expression()
         if callable(else_expression):
             else_expression = else_expression()
+        if condition.shape == ():
+            spec = _cond_spec(then_expression, else_expression)
+            if spec is not None:
+                return symbolic.build(_switch.eager, (condition, then_expression,
+                                                      else_expression), {}, spec=lambda *a: spec)
     return _switch(condition, then_expression, else_expression)
+
+
+def _cond_spec(then_expression, else_expression):
+    """The static shape of `tf.cond`'s result: each dimension the branches agree on (None where
+    they differ, or are unknown), so that neither branch's shape is taken for the other's.
+    None (left to inference) when their ranks differ."""
+    avals = []
+    for branch in (then_expression, else_expression):
+        if isinstance(branch, (Tensor, symbolic.Symbol)):
+            avals.append((tuple(branch.shape), branch.dtype))
+        else:
+            try:
+                t = as_tensor(branch, "switch")
+            except (TypeError, ValueError):
+                return None
+            avals.append((t.shape, t.dtype))
+    (then_shape, dtype), (else_shape, _) = avals
+    if len(then_shape) != len(else_shape):
+        return None
+    return tuple(a if a == b else None for a, b in zip(then_shape, else_shape)), dtype
 
 
 @traced
@@ -37,7 +63,10 @@ def _switch(condition, then_expression, else_expression):
                         f"{type_name(condition)}")
     if not isinstance(condition, Tensor) or condition.ndim == 0:
         taken = then_expression if bool(condition) else else_expression
-        return taken() if callable(taken) else taken
+        taken = taken() if callable(taken) else taken
+        if isinstance(condition, Tensor) and not isinstance(taken, (Tensor, symbolic.Symbol)):
+            taken = as_tensor(taken, "switch", device=condition.device)  # as tf.cond
+        return taken
     then_expression = then_expression() if callable(then_expression) else then_expression
     else_expression = else_expression() if callable(else_expression) else else_expression
     then_expression = as_tensor(then_expression, "switch", device=condition.device)

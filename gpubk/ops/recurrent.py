@@ -59,7 +59,9 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float =
     axes = normalize_axes(reduction_axes, x.ndim, func, "reduction_axes")
     remaining_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     for name, p in (("gamma", gamma), ("beta", beta)):
-        if p is not None and int(np.prod(np.shape(p))) != int(np.prod(remaining_shape)):
+        shape = () if p is None else tuple(np.shape(p))  # a placeholder's may have None
+        if p is not None and None not in shape and \
+                int(np.prod(shape)) != int(np.prod(remaining_shape)):
             raise ValueError(f"{func}: {name} of shape {tuple(np.shape(p))} does not fit x of "
                              f"shape {x.shape} reduced over {axes}; expected {remaining_shape}")
     mean_kept = mean(x, axis=axes, keepdims=True)
