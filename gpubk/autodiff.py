@@ -128,11 +128,31 @@ def recording() -> bool:
 
 
 def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tuple:
-    """The backward of a fused op while gradients of gradients are recorded: differentiate the
-    op's composition of gpubk ops, `composition(*inputs)`, against `g`, recording as it goes."""
-    sources = [t for t, need in zip(inputs, needs) if need]
-    grads = iter(_backprop([composition(*inputs)], [g], sources, create_graph=True))
+    """Gradients (against `g`) of an op written as a composition of gpubk functions,
+    `composition(*inputs)`: what a kernel-backed backward primitive's vjp differentiates.
+
+    While recording, the composition is recorded on the inputs themselves, so the gradients are
+    differentiable again. Otherwise it runs on fresh leaves standing for the inputs, recording
+    just long enough to be differentiated once."""
+    if _state.enabled:
+        sources = [t for t, need in zip(inputs, needs) if need]
+        grads = iter(_backprop([composition(*inputs)], [g], sources, create_graph=True))
+        return tuple(next(grads) if need else None for need in needs)
+    leaves = tuple(_leaf(t) if need else t for t, need in zip(inputs, needs))
+    _state.enabled = True
+    try:
+        out = composition(*leaves)
+    finally:
+        _state.enabled = False
+    sources = [t for t, need in zip(leaves, needs) if need]
+    grads = iter(_backprop([out], [g], sources, create_graph=False))
     return tuple(next(grads) if need else None for need in needs)
+
+
+def _leaf(t: Tensor) -> Tensor:
+    leaf = Tensor(t.data, t.device)
+    leaf._rg = True
+    return leaf
 
 
 def _parent(t: Tensor):

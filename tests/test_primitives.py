@@ -93,6 +93,10 @@ CASES = [  # (function, input shapes): abstract evaluation against the eager res
     (lambda x, y: K.log_softmax(x, axis=0), [(3, 4), (1,)]),
     (lambda x, y: K.relu(x, max_value=6.0), [(7,), (1,)]),
     (lambda x, y: K.elu(x), [(2, 3, 4), (1,)]),
+    (lambda x, y: K.categorical_crossentropy(K.softmax(y), x, from_logits=True), [(3, 5), (3, 5)]),
+    (lambda x, y: K.categorical_crossentropy(K.softmax(y), K.softmax(x)), [(3, 5), (3, 5)]),
+    (lambda x, y: K.categorical_crossentropy(K.softmax(y, axis=1), K.softmax(x, axis=1), axis=1),
+     [(2, 4, 3), (2, 4, 3)]),
 ]
 
 

@@ -1,9 +1,9 @@
 """Loss functions of the Keras 2 backend, with Keras's clipping and epsilon rules.
 
-`categorical_crossentropy` runs as one fused op (a kernel per row, forward and backward) when
-target and output have the same shape; a target that only broadcasts against the output goes
-through the same formula composed of gpubk ops. The composition is also what gradients of
-gradients differentiate.
+`categorical_crossentropy` is a kernel-backed primitive (one pass per row, forward and
+backward) when target and output have the same shape; a target that only broadcasts against the
+output goes through the same formula composed of gpubk functions. The backward is a primitive
+too, whose vjp differentiates that composition (gradients of gradients).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import warnings
 import numpy as np
 
 from .. import kernels
-from ..autodiff import composition_grads, record, recording
+from ..autodiff import composition_grads
 from ..config import epsilon
+from ..core.primitive import Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .validate import check_number
@@ -29,49 +30,73 @@ def _logits_composed(target, logits, axis: int) -> Tensor:
     return -sum(target * log_softmax(logits, axis), axis=axis)
 
 
-def _probs_grad(g, y, needs, target, output, axis, eps):
-    if recording():
-        return composition_grads(lambda t, p: _probs_composed(t, p, axis, eps),
-                                 (target, output), g, needs)
-    g_target = g_output = None
-    if needs[0]:
-        g_target = -expand_dims(g, axis) * log(
-            clip(output / sum(output, axis=axis, keepdims=True), eps, 1.0 - eps))
-    if needs[1]:
-        g_output = Tensor(kernels.crossentropy.probs_backward(
-            output.device, target.data, output.data, g.data, axis, eps), output.device)
-    return g_target, g_output
+def _without_axis(t, x, **params) -> tuple:
+    """Abstract evaluation of a crossentropy: one loss per row along `axis`."""
+    axis = params["axis"]
+    return x.shape[:axis] + x.shape[axis + 1:], x.dtype
 
 
-def _logits_grad(g, y, needs, target, logits, axis):
-    if recording():
-        return composition_grads(lambda t, z: _logits_composed(t, z, axis),
-                                 (target, logits), g, needs)
-    g_target = g_logits = None
-    if needs[0]:
-        g_target = -expand_dims(g, axis) * log_softmax(logits, axis)
-    if needs[1]:  # softmax - target for a one-hot target, in one pass over logits and target
-        g_logits = Tensor(kernels.crossentropy.logits_backward(
-            logits.device, target.data, logits.data, g.data, axis), logits.device)
-    return g_target, g_logits
+def _crossentropy_primitives(name: str, composed, log_probs, forward_kernel,
+                             backward_kernel) -> Primitive:
+    """The crossentropy primitive of (target, x) and its backward primitive of (target, x, g),
+    whose own vjp differentiates the composed formula's gradient (second order).
+    `log_probs(x, **params)` is log p as the loss sees it (the targets' gradient is -g log p)."""
+    forward = Primitive(name)
+    forward.def_impl(lambda device, t, x, **params: forward_kernel(device, t, x, **params))
+    forward.def_abstract(_without_axis)
+    backward = Primitive(f"{name}_grad")
+    backward.def_impl(lambda device, t, x, g, **params: backward_kernel(device, t, x, g, **params))
+    backward.def_abstract(lambda t, x, g, **params: (x.shape, x.dtype))
+
+    def composed_backward(t, x, g, **params):  # d(sum(g * loss)) / dx, in gpubk functions
+        return composition_grads(lambda t, x: composed(t, x, **params), (t, x), g,
+                                 (False, True))[1]
+
+    backward.def_vjp(lambda u, y, needs, t, x, g, **params: composition_grads(
+        lambda t, x, g: composed_backward(t, x, g, **params), (t, x, g), u, needs),
+        saves=(0, 1, 2))
+
+    def forward_vjp(g, y, needs, t, x, **params):
+        return (-expand_dims(g, params["axis"]) * log_probs(x, **params) if needs[0] else None,
+                bind(backward, t, x, g, **params) if needs[1] else None)
+    forward.def_vjp(forward_vjp, saves=(0, 1))
+    return forward
 
 
-def _logits_of(output: Tensor, from_logits: bool, activation, func: str) -> tuple:
+cce_probs_p = _crossentropy_primitives(
+    "categorical_crossentropy", _probs_composed,
+    lambda p, axis, eps: log(clip(p / sum(p, axis=axis, keepdims=True), eps, 1.0 - eps)),
+    lambda device, t, p, axis, eps: kernels.crossentropy.probs_forward(device, t, p, axis, eps),
+    lambda device, t, p, g, axis, eps: kernels.crossentropy.probs_backward(
+        device, t, p, g, axis, eps))
+cce_logits_p = _crossentropy_primitives(
+    "categorical_crossentropy_from_logits", _logits_composed,
+    lambda z, axis: log_softmax(z, axis),
+    lambda device, t, z, axis: kernels.crossentropy.logits_forward(device, t, z, axis),
+    lambda device, t, z, g, axis: kernels.crossentropy.logits_backward(device, t, z, g, axis))
+
+
+def _logits_of(output, from_logits: bool, activation: Primitive, func: str) -> tuple:
     """(logits, True) when `output` came out of `activation` (softmax or sigmoid), as Keras 2
-    does; else (output, from_logits) unchanged."""
-    if output._logits is None or output._logits[0] is not activation:
+    does; else (output, from_logits) unchanged. An eager output remembers its producer; a
+    graph node is its producer."""
+    if isinstance(output, Tensor):
+        producer = output._logits
+    else:
+        producer = (output.op, output.args[0]) if output.op is activation else None
+    if producer is None or producer[0] is not activation:
         return output, from_logits
     if from_logits:
         warnings.warn(f"{func} received from_logits=True, but the output was produced by "
-                      f"{activation.__name__} and so does not represent logits; using its "
+                      f"{activation.name} and so does not represent logits; using its "
                       "logits", stacklevel=3)
-    return output._logits[1], True
+    return producer[1], True
 
 
-def _broadcast_shape(target: Tensor, output: Tensor, func: str) -> tuple:
+def _broadcast_shape(target, output, func: str) -> tuple:
     """The shape target and output broadcast to, or a ValueError naming `func`."""
     try:
-        return np.broadcast_shapes(target.shape, output.shape)
+        return broadcast_shapes(func, target.shape, output.shape)
     except ValueError:
         raise ValueError(f"{func}: target shape {target.shape} and output shape {output.shape} "
                          "do not match; expected equal (or broadcastable) shapes") from None
@@ -92,7 +117,6 @@ def _sigmoid_crossentropy(target: Tensor, logits: Tensor) -> Tensor:
     return relu_part - logits * target + softplus(neg_abs)
 
 
-@traced
 def categorical_crossentropy(target, output, from_logits: bool = False,
                              axis: int = -1) -> Tensor:
     """Keras: `K.categorical_crossentropy(target, output, from_logits=False, axis=-1)`.
@@ -112,30 +136,34 @@ def categorical_crossentropy(target, output, from_logits: bool = False,
     Returns:
         The loss per sample: the output's shape without `axis`.
     """
+    func = "categorical_crossentropy"
     if isinstance(target, (list, tuple)):
         target = stack(target)
-    output = as_tensor(output, "categorical_crossentropy")
-    target = as_tensor(target, "categorical_crossentropy", dtype=output.dtype,
-                       device=output.device)
-    if target.device is not output.device:
-        raise ValueError(f"categorical_crossentropy: target is on {target.device.name} but "
-                         f"output is on {output.device.name}")
-    full = _broadcast_shape(target, output, "categorical_crossentropy")
-    axis = normalize_axes(axis, len(full), "categorical_crossentropy")[0]
-    output, from_logits = _logits_of(output, from_logits, softmax_p, "categorical_crossentropy")
-    _float_output(output, "categorical_crossentropy")
+    output = as_input(output, func)
+    target = _target_like(target, output, func)
+    full = _broadcast_shape(target, output, func)
+    axis = normalize_axes(axis, len(full), func)[0]
+    output, from_logits = _logits_of(output, from_logits, softmax_p, func)
+    _float_output(output, func)
     # Broadcasting, or no classes at all (a loss of 0 per row, as Keras): the composed formula.
     if target.shape != output.shape or output.shape[axis] == 0:
         axis -= len(full)  # counted from the end, as target and output may differ in rank
         return _logits_composed(target, output, axis) if from_logits \
             else _probs_composed(target, output, axis, epsilon())
-    device = output.device
     if from_logits:
-        data = kernels.crossentropy.logits_forward(device, target.data, output.data, axis)
-        return record(data, (target, output), _logits_grad, (target, output, axis))
-    eps = epsilon()
-    data = kernels.crossentropy.probs_forward(device, target.data, output.data, axis, eps)
-    return record(data, (target, output), _probs_grad, (target, output, axis, eps))
+        return bind(cce_logits_p, target, output, axis=axis)
+    return bind(cce_probs_p, target, output, axis=axis, eps=epsilon())
+
+
+def _target_like(target, output, func: str):
+    """The target as a tensor in the output's dtype, on its device."""
+    if is_symbolic(target):
+        return target if target.dtype == output.dtype else cast(target, output.dtype)
+    target = as_tensor(target, func, dtype=output.dtype, device=device_of(output))
+    if isinstance(output, Tensor) and target.device is not output.device:
+        raise ValueError(f"{func}: target is on {target.device.name} but output is on "
+                         f"{output.device.name}")
+    return target
 
 
 @traced
