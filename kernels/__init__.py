@@ -3,7 +3,8 @@
 - `softmax`: row softmax and log-softmax, forward and backward;
 - `crossentropy`: categorical crossentropy from probabilities, and fused softmax-crossentropy
   from logits, forward and backward;
-- `elementwise`: activations and their gradients.
+- `elementwise`: activations and their gradients, whose CUDA kernels and CPU twins are
+  generated (`generate.py`) from one scalar formula per activation (`formulas.py`).
 
 Each family module holds the Numba CPU twins used where they beat NumPy, the plain array code
 otherwise, and the launchers; its CUDA kernels (for CuPy arrays, or NumPy arrays under the CUDA

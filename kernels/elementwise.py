@@ -1,79 +1,91 @@
 """Activations and their gradients, one pass each: read the input once, write the output once.
 
-Ops are named by the integer codes below (RELU ... SOFTSIGN). Forward kernels take `x`; backward
-kernels take the input `x`, except SIGMOID and TANH, whose gradients come from their output `y`
-(`USES_OUTPUT`), so that a tape keeps one buffer per activation.
+Ops are named by the integer codes below (RELU ... SOFTSIGN). Each one's scalar formula is
+written once, in formulas.py (`FORMULAS[op]`), with its kink and NaN rules (TensorFlow's, as
+Keras 2 calls it); its CUDA kernels (cuda/elementwise.py) and its CPU twins (below) are
+generated from it (generate.py), one kernel per op and direction, on first use. Forward kernels
+take `x`; backward kernels take the input `x`, except SIGMOID and TANH, whose gradients come
+from their output `y` (`USES_OUTPUT`), so that a tape keeps one buffer per activation.
 
-relu follows Keras 2 (TensorFlow) exactly: `r = x if x > threshold else 0`, clipped to
-[0, max_value] when max_value is given, minus `alpha * max(threshold - x, 0)`; its parameters
-reach the kernels as `(alpha, low, high, threshold, top_open)` with `low = -inf, high = inf` when
-there is no max_value. Its gradient at the kinks is TensorFlow's, from the op Keras 2 picks:
-`tf.nn.leaky_relu` (no max_value, threshold 0: slope alpha at 0 and for NaN), `tf.nn.relu6`
-(max_value 6, threshold 0: `top_open`, 0 at both 0 and 6), else relu (0 at the threshold) with
-`tf.clip_by_value` (passes at max_value).
+The launchers take every parameter an activation may have, `(alpha, low, high, threshold,
+top_open)` (relu's; elu takes alpha; `low = -inf, high = inf` when relu has no max_value), and
+pass each kernel the ones its formula names, as a tuple in the work dtype.
 
-NaN propagates as in NumPy and TensorFlow: every comparison below is written so that a NaN
-input fails it and passes through (`0 if v <= t else v`, never `max(v, 0)`: Numba compiles
-`max` to a select that drops NaN, while the simulator runs Python's `max`, which keeps it).
-Gradients at NaN inputs follow TensorFlow's kernels: where TF selects on a comparison (leaky
-relu, elu, clip_by_value inside hard_sigmoid) a NaN input takes the non-kink branch.
+The NumPy/CuPy array code (`_forward_xp`, `_backward_xp`) runs on the CPU for small arrays and
+for the ops without a CPU twin; it follows the same rules as the formulas (tests/test_kinks.py
+and tests/test_nan_activations.py check every path against TensorFlow's definitions).
 
 The binary arithmetic ops are not here: on the GPU they stay CuPy's ufuncs, which are already
 one-pass elementwise kernels reading each input once (a Numba kernel could at best tie them; the
 GPU benchmark, bench/gpu_check.sh, measures them against the device copy bandwidth).
 
-CPU twins exist for the ops where the benchmark (bench/kernels_cpu.py) shows them beating NumPy
-over large arrays: the ones built on exp, which NumPy computes in several passes
-(`CPU_TWIN_OPS`). relu, hard_sigmoid, softsign and tanh are one or two NumPy passes (tanh has a
-vectorised NumPy implementation) and stay NumPy.
+CPU twins exist for the ops where a benchmark of the twins against NumPy over large arrays shows
+them winning: the ones built on exp, which NumPy computes in several passes (`CPU_TWIN_OPS`).
+relu, hard_sigmoid, softsign and tanh are one or two NumPy passes (tanh has a vectorised NumPy
+implementation) and stay NumPy.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from numba import njit, prange
 
-from .fastmath import exp, expm1, log1p, maxnum
+from . import formulas, generate
 from .launch import cpu_twin_applies, cuda_family
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
-USES_OUTPUT = frozenset({SIGMOID, TANH})
+FORMULAS = formulas.ACTIVATIONS  # FORMULAS[op]
+assert [f.name for f in FORMULAS] == ["relu", "sigmoid", "hard_sigmoid", "tanh", "elu",
+                                      "softplus", "softsign"]
+USES_OUTPUT = frozenset(op for op, f in enumerate(FORMULAS) if f.uses_output)
 CPU_TWIN_OPS = frozenset({SIGMOID, ELU, SOFTPLUS})
 
 
-# -- CPU twins (CPU_TWIN_OPS) ---------------------------------------------------------------------
-@njit(parallel=True, fastmath={"contract"}, cache=True)
-def _forward_cpu(x, out, op, alpha):
-    one = x.dtype.type(1)
-    alpha = x.dtype.type(alpha)
-    if op == SIGMOID:
-        for i in prange(x.shape[0]):
-            out[i] = one / (one + exp(-x[i]))
-    elif op == ELU:
-        for i in prange(x.shape[0]):
-            v = x[i]
-            out[i] = v if v > 0 else alpha * expm1(v)
-    else:  # SOFTPLUS: log1p keeps the precision for very negative x
-        zero = x.dtype.type(0)
-        for i in prange(x.shape[0]):
-            v = x[i]
-            out[i] = maxnum(v, zero) + log1p(exp(-abs(v)))
+# -- CPU twins (CPU_TWIN_OPS), generated from the formulas ----------------------------------------
+# Loop templates: `formula` is the op's scalar formula compiled for the CPU (generate.scalar),
+# inlined by LLVM into the loop, which vectorises. `params` is the tuple of the formula's
+# parameters, in the arrays' dtype.
+def _forward_twin(x, out, params):
+    for i in prange(x.shape[0]):
+        out[i] = formula(x[i], *params)  # noqa: F821 (set per op by generate.instantiate)
 
 
-@njit(parallel=True, fastmath={"contract"}, cache=True)
-def _backward_cpu(v, dy, dx, op, alpha):
-    one = v.dtype.type(1)
-    alpha = v.dtype.type(alpha)
-    if op == SIGMOID:
-        for i in prange(v.shape[0]):
-            dx[i] = dy[i] * v[i] * (one - v[i])
-    elif op == ELU:  # as _backward_one
-        for i in prange(v.shape[0]):
-            dx[i] = dy[i] if v[i] > 0 else dy[i] * alpha * (exp(v[i]) if v[i] < 0 else one)
-    else:  # SOFTPLUS
-        for i in prange(v.shape[0]):
-            dx[i] = dy[i] / (one + exp(-v[i]))
+def _backward_twin(v, g, out, params):
+    for i in prange(v.shape[0]):
+        out[i] = formula(v[i], g[i], *params)  # noqa: F821
+
+
+_TWIN_TEMPLATES = {"forward": _forward_twin, "backward": _backward_twin}
+
+
+@functools.cache
+def cpu_twin(op: int, direction: str):
+    """The CPU twin of op `op` in `direction` ("forward" or "backward"), compiled on first call
+    for each dtype and cached on disk: `twin(x, out, params)` or `twin(v, g, out, params)` on
+    flat contiguous arrays, `params` as `kernel_params` gives them."""
+    formula = FORMULAS[op]
+    fn = getattr(formula, direction)
+    kernel = generate.instantiate(_TWIN_TEMPLATES[direction], f"{formula.name}_{direction}",
+                                  fn, "cpu")
+    return njit(parallel=True, cache=True, **generate.CPU_SCALAR_OPTIONS)(kernel)
+
+
+# For each op, where each parameter of its formula sits among the launchers' (alpha, low, high,
+# threshold, top_open), and whether it is a flag.
+_PARAM_SLOTS = tuple(tuple((formulas.PARAM_NAMES.index(name), formulas.PARAMS[
+    formulas.PARAM_NAMES.index(name)].is_flag) for name in f.params) for f in FORMULAS)
+
+
+def kernel_params(op: int, dtype, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0,
+                  top_open=False) -> tuple:
+    """The parameters op `op`'s formula takes, in its order, as the kernels take them: floats
+    in the work dtype (float32 math for float32 arrays; a threshold is compared in the input's
+    precision, as TensorFlow converts it), flags as bools."""
+    values = (alpha, low, high, threshold, top_open)
+    return tuple(bool(values[i]) if flag else dtype.type(values[i])
+                 for i, flag in _PARAM_SLOTS[op])
 
 
 # -- NumPy / CuPy --------------------------------------------------------------------------------
@@ -98,7 +110,7 @@ def _forward_xp(xp, op, x, alpha, low, high, threshold, top_open):
 
 
 def _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open):
-    if op == RELU:  # as _backward_one
+    if op == RELU:  # as formulas.relu_backward
         if threshold == 0 and low == -math.inf:  # no max_value: tf.nn.leaky_relu (or relu)
             return xp.where(v > 0, g, g * alpha) if alpha else g * (v > 0)
         inside = (v > threshold) & (v >= low) & ((v < high) if top_open else (v <= high))
@@ -129,34 +141,33 @@ def _work_dtype(a):
     return np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
 
 
-def _params(dtype, *values) -> tuple:
-    """The scalar parameters in the kernel's work dtype (float32 math for float32 arrays; a
-    threshold is compared in the input's precision, as TensorFlow converts it)."""
-    return tuple(dtype.type(v) for v in values)
-
-
 def _twin_applies(op, a) -> bool:
     return op in CPU_TWIN_OPS and cpu_twin_applies(a)
+
+
+def _cuda_kernel(op: int, direction: str):
+    """The generated CUDA kernel (cuda/elementwise.py), looked up by its stable name."""
+    return getattr(cuda_family("elementwise"), f"{FORMULAS[op].name}_{direction}")
 
 
 def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0,
             top_open=False):
     """Activation `op` of `x`, as a new array of `x`'s kind, shape and dtype."""
     xp = device.xp
+    values = (alpha, low, high, threshold, top_open)
     if x.size and device.cuda_kernels:
         flat = _flat(xp, x, _work_dtype(x))
         out = xp.empty_like(flat)
         cuda_family("blocks").launch_flat(
-            cuda_family("elementwise")._forward_cuda, xp, flat.size, (flat, out),
-            (op, *_params(flat.dtype, alpha, low, high, threshold), top_open))
+            _cuda_kernel(op, "forward"), xp, flat.size, (flat, out),
+            (kernel_params(op, flat.dtype, *values),))
         return out.reshape(x.shape).astype(x.dtype, copy=False)
     if _twin_applies(op, x):
         flat = _flat(xp, x, x.dtype)
         out = np.empty_like(flat)
-        _forward_cpu(flat, out, op, alpha)
+        cpu_twin(op, "forward")(flat, out, kernel_params(op, flat.dtype, *values))
         return out.reshape(x.shape)
-    return _forward_xp(xp, op, x, alpha, low, high, threshold, top_open).astype(
-        x.dtype, copy=False)
+    return _forward_xp(xp, op, x, *values).astype(x.dtype, copy=False)
 
 
 def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, threshold=0.0,
@@ -164,18 +175,18 @@ def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, thr
     """The input gradient of activation `op` from `v` (its input, or its output for the
     USES_OUTPUT ops) and the output gradient `g`, in one pass."""
     xp = device.xp
+    values = (alpha, low, high, threshold, top_open)
     if v.size and device.cuda_kernels:
         dtype = _work_dtype(v)
         flat_v, flat_g = _flat(xp, v, dtype), _flat(xp, g, dtype)
         out = xp.empty_like(flat_v)
         cuda_family("blocks").launch_flat(
-            cuda_family("elementwise")._backward_cuda, xp, flat_v.size, (flat_v, flat_g, out),
-            (op, *_params(dtype, alpha, low, high, threshold), top_open))
+            _cuda_kernel(op, "backward"), xp, flat_v.size, (flat_v, flat_g, out),
+            (kernel_params(op, dtype, *values),))
         return out.reshape(v.shape).astype(v.dtype, copy=False)
     if _twin_applies(op, v):
         flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)
         out = np.empty_like(flat_v)
-        _backward_cpu(flat_v, flat_g, out, op, alpha)
+        cpu_twin(op, "backward")(flat_v, flat_g, out, kernel_params(op, flat_v.dtype, *values))
         return out.reshape(v.shape)
-    return _backward_xp(xp, op, v, g, alpha, low, high, threshold, top_open).astype(
-        v.dtype, copy=False)
+    return _backward_xp(xp, op, v, g, *values).astype(v.dtype, copy=False)

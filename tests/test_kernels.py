@@ -1,6 +1,5 @@
 """The kernels themselves, against NumPy float64 references: the CUDA kernels (under Numba's
 simulator without a GPU, on the GPU where there is one) and the Numba CPU twins."""
-import math
 
 import numba
 import numpy as np
@@ -132,9 +131,9 @@ def test_kernels_write_every_element(target, rng):
         cuda_xent._probs_backward_cuda[grid, threads](ts, np.abs(x) + 0.1, gs, outs[3], low, high)
         cuda_xent._logits_forward_cuda[grid, threads](ts, xs, outs[4])
         cuda_xent._probs_forward_cuda[grid, threads](ts, np.abs(x) + 0.1, outs[5], low, high)
-        cuda_elementwise._forward_cuda[2, 32](
-            x.reshape(-1), outs[0].reshape(-1), elementwise.SIGMOID,
-            *elementwise._params(x.dtype, 0.0, -math.inf, math.inf, 0.0), False)
+        cuda_elementwise.sigmoid_forward[2, 32](
+            x.reshape(-1), outs[0].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
+                                                                          x.dtype))
     else:
         outs = [full.copy() for _ in range(4)] + [rows.copy() for _ in range(2)]
         softmax._forward_cpu(x, outs[0], False)
@@ -143,7 +142,9 @@ def test_kernels_write_every_element(target, rng):
         crossentropy._probs_backward_cpu(t, np.abs(x) + 0.1, g, outs[3], 1e-7, 1 - 1e-7)
         crossentropy._logits_forward_cpu(t, x, outs[4])
         crossentropy._probs_forward_cpu(t, np.abs(x) + 0.1, outs[5], 1e-7, 1 - 1e-7)
-        elementwise._forward_cpu(x.reshape(-1), outs[0].reshape(-1), elementwise.SIGMOID, 0.0)
+        elementwise.cpu_twin(elementwise.SIGMOID, "forward")(
+            x.reshape(-1), outs[0].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
+                                                                          x.dtype))
     for out in outs:
         assert not np.isnan(host(out)).any()
 
@@ -165,7 +166,8 @@ class _RecordLaunches:
 def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
     """What the launchers pass (float16, float32 and float64 inputs) is exactly what their
     family's LAUNCHES declares, so the kernel audit compiles the code that runs: arrays in the
-    work dtype and scalar parameters (clip bounds, relu's) in that dtype too, not float64."""
+    work dtype and scalar parameters (clip bounds, relu's) in that dtype too, not float64. Every
+    generated elementwise kernel is launched (and declared) once per work dtype."""
     device = devices.parse("gpu" if HAS_GPU else "sim")
     seen = set()
     families = [launch.cuda_family(name) for name in ("softmax", "crossentropy", "elementwise")]
@@ -182,9 +184,10 @@ def test_launchers_pass_the_declared_signatures(monkeypatch, rng):
         crossentropy.probs_backward(device, x, x, g, 1, 1e-7)
         crossentropy.logits_forward(device, x, x, 1)
         crossentropy.logits_backward(device, x, x, g, 1)
-        params = (0.1, 0.0, 6.0, 0.0, True)  # relu's (alpha, low, high, threshold, top_open)
-        elementwise.forward(device, elementwise.RELU, x, *params)
-        elementwise.backward(device, elementwise.RELU, x, x, *params)
+        params = (0.1, 0.0, 6.0, 0.0, True)  # (alpha, low, high, threshold, top_open)
+        for op in range(len(elementwise.FORMULAS)):  # each kernel takes the ones it needs
+            elementwise.forward(device, op, x, *params)
+            elementwise.backward(device, op, x, x, *params)
     declared = {((module, name), sigutils.normalize_signature(sig)[0])
                 for module in families
                 for name, sigs in module.LAUNCHES.items() for sig in sigs}

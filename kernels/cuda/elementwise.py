@@ -1,93 +1,53 @@
-"""The CUDA kernels of `gpubk.kernels.elementwise`: one thread per element (grid-stride)."""
-from __future__ import annotations
+"""The CUDA kernels of `gpubk.kernels.elementwise`: one thread per element (grid-stride), one
+kernel per activation and direction, generated on first use from the activation's scalar formula
+(formulas.py) compiled as a device function with the native `math.*` (generate.py).
 
-import math
+Each kernel is a module attribute named `<activation>_<direction>` (`relu_forward`,
+`sigmoid_backward`, ...), created when first looked up (`__getattr__` below), and listed in
+`LAUNCHES` for the audit.
+"""
+from __future__ import annotations
 
 from numba import cuda
 
-from ..elementwise import ELU, HARD_SIGMOID, RELU, SIGMOID, SOFTPLUS, TANH
-from ..precision import like
-from .blocks import clamp
+from .. import generate
+from ..formulas import ACTIVATIONS, DIRECTIONS
 
 
-# -- CUDA ----------------------------------------------------------------------------------------
-# Every constant is `like(v, c)`, in the type of v: float32 math for float32 (and float16)
-# inputs; the scalar parameters arrive in that type too (see `_params`).
-@cuda.jit(device=True)
-def _sigmoid(v):
-    """1 / (1 + exp(-v)) from exp(-|v|), which never overflows (the simulator's math.exp would
-    raise where a GPU returns inf) and keeps full precision for very negative v."""
-    one = like(v, 1.0)
-    e = math.exp(-abs(v))
-    return one / (one + e) if v >= like(v, 0.0) else e / (one + e)  # NaN: the second branch
-
-
-@cuda.jit(device=True)
-def _forward_one(op, v, alpha, low, high, threshold, top_open):
-    zero, one = like(v, 0.0), like(v, 1.0)
-    if op == RELU:
-        if threshold == zero:  # tf.nn.relu
-            r = zero if v <= zero else v
-        else:  # x * cast(x > threshold), as Keras 2 writes it: -inf * 0 is NaN there too
-            r = v if v > threshold else v * zero
-        r = clamp(r, low, high)
-        below = threshold - v
-        return r - alpha * below if below > zero and alpha != zero else r  # 0 * inf is NaN
-    if op == SIGMOID:
-        return _sigmoid(v)
-    if op == HARD_SIGMOID:
-        return clamp(like(v, 0.2) * v + like(v, 0.5), zero, one)
-    if op == TANH:
-        return math.tanh(v)
-    if op == ELU:
-        return v if v > zero else alpha * math.expm1(v)
-    if op == SOFTPLUS:
-        return (v if v > zero else zero) + math.log1p(math.exp(-abs(v)))
-    return v / (one + abs(v))  # SOFTSIGN
-
-
-@cuda.jit(device=True)
-def _backward_one(op, v, g, alpha, low, high, threshold, top_open):
-    """`v` is the input, or the output for the USES_OUTPUT ops."""
-    zero, one = like(v, 0.0), like(v, 1.0)
-    if op == RELU:
-        if threshold == zero and low == -math.inf:  # no max_value: tf.nn.leaky_relu (or relu)
-            return g if v > zero else g * alpha
-        inside = v > threshold and v >= low and (v < high if top_open else v <= high)
-        return g * ((one if inside else zero) + (alpha if v < threshold else zero))
-    if op == SIGMOID:
-        return g * v * (one - v)
-    if op == HARD_SIGMOID:
-        h = like(v, 0.2) * v + like(v, 0.5)
-        # clip_by_value: the gradient passes at the bounds
-        return zero if h < zero or h > one else g * like(v, 0.2)
-    if op == TANH:
-        return g * (one - v * v)
-    if op == ELU:  # TF's EluGrad: g where elu(x) >= 0 (x = 0 and NaN too), times alpha there
-        return g if v > zero else g * alpha * (math.exp(v) if v < zero else one)
-    if op == SOFTPLUS:
-        return g * _sigmoid(v)
-    d = one + abs(v)  # SOFTSIGN
-    return g / (d * d)
-
-
-@cuda.jit(cache=True)
-def _forward_cuda(x, out, op, alpha, low, high, threshold, top_open):
+# Loop templates: `formula` is the activation's formula as a device function (set per kernel by
+# generate.instantiate); `params` the tuple of its parameters, in the arrays' dtype.
+def _forward(x, out, params):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        out[i] = _forward_one(op, x[i], alpha, low, high, threshold, top_open)
+        out[i] = formula(x[i], *params)  # noqa: F821
 
 
-@cuda.jit(cache=True)
-def _backward_cuda(v, dy, dx, op, alpha, low, high, threshold, top_open):
+def _backward(v, dy, dx, params):
     for i in range(cuda.grid(1), v.shape[0], cuda.gridsize(1)):
-        dx[i] = _backward_one(op, v[i], dy[i], alpha, low, high, threshold, top_open)
+        dx[i] = formula(v[i], dy[i], *params)  # noqa: F821
 
 
-# What the launchers below pass (for the audit, gpubk.kernels.audit): flat contiguous arrays in
-# the work dtype (float16 is computed in float32), the op code, and the scalar parameters.
-LAUNCHES = {
-    "_forward_cuda": [f"void({t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
-                      for t in ("float32", "float64")],
-    "_backward_cuda": [f"void({t}[::1], {t}[::1], {t}[::1], int64, {t}, {t}, {t}, {t}, boolean)"
-                       for t in ("float32", "float64")],
-}
+_TEMPLATES = {"forward": _forward, "backward": _backward}
+_KERNELS = {f"{f.name}_{direction}": (f, direction)
+            for f in ACTIVATIONS for direction in DIRECTIONS}
+
+
+def __getattr__(name: str):
+    """The kernel `name` (`relu_forward`), generated on first use."""
+    if name not in _KERNELS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    formula, direction = _KERNELS[name]
+    kernel = cuda.jit(cache=True)(generate.instantiate(
+        _TEMPLATES[direction], name, getattr(formula, direction), "cuda"))
+    globals()[name] = kernel  # later lookups find the attribute
+    return kernel
+
+
+def _signature(formula, direction: str, t: str) -> str:
+    arrays = 2 if direction == "forward" else 3
+    return f"void({', '.join([f'{t}[::1]'] * arrays)}, {generate.param_types(formula, t)})"
+
+
+# What the launchers pass (for the audit, gpubk.kernels.audit): flat contiguous arrays in the
+# work dtype (float16 is computed in float32), and the tuple of the formula's parameters.
+LAUNCHES = {name: [_signature(formula, direction, t) for t in ("float32", "float64")]
+            for name, (formula, direction) in _KERNELS.items()}
