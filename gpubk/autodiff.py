@@ -89,8 +89,8 @@ def record(data, inputs: Sequence[Tensor], backward: BackwardRule, saved: tuple 
     if not state.enabled:
         return out
     if saved:
-        saved = tuple(_for_saving(s) if isinstance(s, Tensor) else s for s in saved)
-    node = Node(backward, tuple(_parent(t) for t in inputs), saved,
+        saved = tuple([_for_saving(s) if isinstance(s, Tensor) else s for s in saved])
+    node = Node(backward, tuple([_parent(t) for t in inputs]), saved,
                 data if save_output else None, out.device)
     out._node = node
     out._rg = True

@@ -103,26 +103,43 @@ def bind(p: Primitive, *inputs, **params):
         if t.__class__ is not Tensor and (getattr(t, "_symbolic", False) or (
                 trace.graph_style and isinstance(t, Variable) and trace.staging())):
             return trace.stage(p, inputs, params)
-    device = inputs[0].device
-    if device.xp is np:
-        data = p.impl(device, *[t.data for t in inputs], **params)
-    else:
+    first = inputs[0]
+    device = first.device
+    if device.xp is not np:  # allocate on the inputs' device (gpu:1 stays on gpu:1)
         with device.context():
             data = p.impl(device, *[t.data for t in inputs], **params)
+    elif len(inputs) == 2:  # the common cases, without building an argument list
+        second = inputs[1]
+        data = p.impl(device, first.data, second.data, **params)
+        if not (first._rg or second._rg or p.remembers_input):
+            return Tensor(data, device)
+    elif len(inputs) == 1:
+        data = p.impl(device, first.data, **params)
+        if not first._rg:
+            return _constant(p, data, device, first)
+    else:
+        data = p.impl(device, *[t.data for t in inputs], **params)
     for t in inputs:
         if t._rg:
             break
     else:
-        out = Tensor(data, device)
-        if p.remembers_input:
-            out._logits = (p, inputs[0])
-        return out
+        return _constant(p, data, device, first)
     if p.vjp is None or data.dtype.kind != "f":  # piecewise constant (comparisons, rounding,
         return Tensor(data, device)                # integer results): no gradient flows
-    saved = tuple(t if i in p.saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs))
-    out = record(data, inputs, p._backward, (params, *saved), p.saves_output)
+    saves = p.saves
+    out = record(data, inputs, p._backward, (params, *[
+        t if i in saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs)]),
+        p.saves_output)
     if p.remembers_input:
-        out._logits = (p, inputs[0])
+        out._logits = (p, first)
+    return out
+
+
+def _constant(p: Primitive, data, device, first) -> Tensor:
+    """An output no gradient flows through."""
+    out = Tensor(data, device)
+    if p.remembers_input:
+        out._logits = (p, first)
     return out
 
 

@@ -7,8 +7,6 @@ float32 (as in Keras); two tensors of different dtypes promote as in NumPy.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
 from .. import devices
@@ -75,10 +73,10 @@ def _result_dtype(ufunc, func: str, *dtypes) -> np.dtype:
 
 
 def _binary_primitive(name: str, compute, ufunc, vjp=None, saves=(0, 1)) -> Primitive:
-    """An elementwise primitive of two broadcast operands: `compute(a, b)` works on NumPy and
-    CuPy arrays alike; the result dtype is NumPy's `ufunc`'s."""
+    """An elementwise primitive of two broadcast operands: `compute(device, a, b)` works on
+    NumPy and CuPy arrays alike; the result dtype is NumPy's `ufunc`'s."""
     p = Primitive(name, elementwise=True)
-    p.def_impl(lambda device, a, b: compute(a, b))
+    p.def_impl(compute)
     p.def_abstract(lambda x, y: (broadcast_shapes(name, x.shape, y.shape),
                                  _result_dtype(ufunc, name, x.dtype, y.dtype)))
     if vjp is not None:
@@ -87,7 +85,8 @@ def _binary_primitive(name: str, compute, ufunc, vjp=None, saves=(0, 1)) -> Prim
 
 
 def _apply_binary(p: Primitive, x, y):
-    x, y = operands(x, y, p.name)
+    if x.__class__ is not Tensor or y.__class__ is not Tensor or x.device is not y.device:
+        x, y = operands(x, y, p.name)
     try:
         return bind(p, x, y)
     except ValueError:
@@ -147,13 +146,23 @@ def _pow_vjp(g, y, needs, a, b):
     return ga, gb
 
 
-add_p = _binary_primitive("add", operator.add, np.add, _add_vjp, saves=())
-subtract_p = _binary_primitive("subtract", operator.sub, np.subtract, _subtract_vjp, saves=())
-multiply_p = _binary_primitive("multiply", operator.mul, np.multiply, _multiply_vjp)
-divide_p = _binary_primitive("divide", operator.truediv, np.true_divide, _divide_vjp)
-floordiv_p = _binary_primitive("floordiv", operator.floordiv, np.floor_divide)
-mod_p = _binary_primitive("mod", operator.mod, np.remainder, _mod_vjp)
-pow_p = _binary_primitive("pow", operator.pow, np.power, _pow_vjp)
+# The array operators work on NumPy and CuPy arrays alike (one call: these are the hot ops).
+def _add(device, a, b): return a + b
+def _subtract(device, a, b): return a - b
+def _multiply(device, a, b): return a * b
+def _divide(device, a, b): return a / b
+def _floordiv(device, a, b): return a // b
+def _mod(device, a, b): return a % b
+def _pow(device, a, b): return a ** b
+
+
+add_p = _binary_primitive("add", _add, np.add, _add_vjp, saves=())
+subtract_p = _binary_primitive("subtract", _subtract, np.subtract, _subtract_vjp, saves=())
+multiply_p = _binary_primitive("multiply", _multiply, np.multiply, _multiply_vjp)
+divide_p = _binary_primitive("divide", _divide, np.true_divide, _divide_vjp)
+floordiv_p = _binary_primitive("floordiv", _floordiv, np.floor_divide)
+mod_p = _binary_primitive("mod", _mod, np.remainder, _mod_vjp)
+pow_p = _binary_primitive("pow", _pow, np.power, _pow_vjp)
 
 
 def add(x, y) -> Tensor:
@@ -337,8 +346,9 @@ def _extremum_vjp(g, y, needs, a, b, pick_a):
 
 
 def _extremum_primitive(name: str, pick_a, xp_pick: str) -> Primitive:
-    p = _binary_primitive(name, None, np.maximum)
-    p.def_impl(lambda device, a, b: device.xp.where(getattr(device.xp, xp_pick)(a, b), a, b))
+    p = _binary_primitive(
+        name, lambda device, a, b: device.xp.where(getattr(device.xp, xp_pick)(a, b), a, b),
+        np.maximum)
     p.def_vjp(lambda g, y, needs, a, b: _extremum_vjp(g, y, needs, a, b, pick_a), saves=(0, 1))
     return p
 

@@ -1,211 +1,550 @@
-"""Ops that move values around without arithmetic: reshape, transpose, permute_dimensions,
-broadcast_to, tile, repeat_elements, concatenate, stack, indexing; with their backward rules."""
+"""Ops that move values around without arithmetic: reshape, transpose, broadcast_to, tile,
+repeat_elements, concatenate, stack, indexing, gather, padding: declared primitives
+(core/primitive.py) and the Keras functions that check their arguments and bind them; the other
+Keras shape functions (flatten, reverse, repeat, bias_add, resize_images...) are compositions.
+
+Shape arguments known only when fed (`K.reshape(x, K.shape(y))`, or `K.shape(x)[0]` inside a
+tuple) take the `traced` path of symbolic.py: the op is run on stand-in values to learn its
+output's shape. So does indexing with arrays (`x[indices]`), whose result shape depends on them.
+"""
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
 
 from ..autodiff import record
+from ..core.primitive import Primitive, as_input, bind, device_of, is_symbolic
 from ..devices import scatter_add
 from ..symbolic import traced
-from ..tensor import Tensor, as_tensor
+from ..tensor import SymbolicInput, Tensor, as_tensor
 from .validate import check_axis, check_dims, check_int, check_number, check_sequence
 
 
+def _fed(name: str, fn):
+    """`fn` on the `traced` path, named `name` in graph nodes and errors: for an op whose shape
+    argument is a symbolic tensor (its value, hence the result's shape, known only when fed)."""
+    fn.__name__ = fn.__qualname__ = name
+    return traced(fn)
 
 
-def _reshape_grad(g, y, needs, in_shape):
-    return (reshape(g, in_shape),)
+def _known(shape: tuple) -> tuple:
+    """(product of the known dims, whether a dim is unknown)."""
+    size, unknown = 1, False
+    for n in shape:
+        if n is None:
+            unknown = True
+        else:
+            size *= n
+    return size, unknown
 
 
-@traced
+# -- reshape ---------------------------------------------------------------------------------
+def _reshape_error(shape: tuple, target: tuple) -> ValueError:
+    size, unknown = _known(shape)
+    elements = "an unknown number of" if unknown and size else str(size)
+    return ValueError(f"reshape: cannot reshape a tensor of shape {shape} ({elements} "
+                      f"elements) to {target}; expected the same number of elements (and at "
+                      "most one -1, which must be inferable)")
+
+
+def _reshape_impl(device, a, *, shape):
+    try:
+        return a.reshape(shape)
+    except ValueError:
+        raise _reshape_error(a.shape, shape) from None
+
+
+def _reshape_abstract(x, *, shape):
+    if shape.count(-1) > 1:
+        raise _reshape_error(x.shape, shape)
+    size, unknown = _known(x.shape)
+    rest = 1
+    for n in shape:
+        if n != -1:
+            rest *= n
+    if unknown and size:  # size * k elements, for an unknown k >= 0
+        if -1 in shape:
+            if rest == 0:
+                raise _reshape_error(x.shape, shape)
+            return tuple(None if n == -1 else n for n in shape), x.dtype
+        if rest % size:  # no value of the unknown dims gives that many elements
+            raise _reshape_error(x.shape, shape)
+        return shape, x.dtype
+    if -1 in shape:
+        if rest == 0 or size % rest:
+            raise _reshape_error(x.shape, shape)
+        return tuple(size // rest if n == -1 else n for n in shape), x.dtype
+    if rest != size:
+        raise _reshape_error(x.shape, shape)
+    return shape, x.dtype
+
+
+reshape_p = Primitive("reshape")
+reshape_p.def_impl(_reshape_impl)
+reshape_p.def_abstract(_reshape_abstract)
+reshape_p.def_vjp(lambda g, y, needs, x, *, shape: (reshape(g, x.shape),))
+
+
 def reshape(x, shape) -> Tensor:
     """Keras: `K.reshape(x, shape)`. Reshapes to `shape` (one dimension may be -1)."""
-    x = as_tensor(x, "reshape")
-    target = check_dims(shape, "reshape", minimum=-1)
+    if x.__class__ is not Tensor:
+        x = as_input(x, "reshape")
+    try:
+        target = check_dims(shape, "reshape", minimum=-1)
+    except SymbolicInput:
+        return _reshape_fed(x, shape)
     if target == x.shape:
         return x
+    return bind(reshape_p, x, shape=target)
+
+
+_reshape_fed = _fed("reshape", lambda x, shape: reshape(
+    x, check_dims(shape, "reshape", minimum=-1)))
+
+
+# -- broadcast_to ----------------------------------------------------------------------------
+def _broadcast_error(shape, target) -> ValueError:
+    return ValueError(f"broadcast_to: cannot broadcast shape {shape} to {target}")
+
+
+def _broadcast_impl(device, a, *, shape):
     try:
-        data = x.data.reshape(target)
+        return device.xp.broadcast_to(a, shape)
     except ValueError:
-        data = None
-    if data is None or target.count(-1) > 1:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
-                         f"elements) to {target}; expected the same number of elements (and "
-                         "at most one -1, which must be inferable)")
-    if x._rg:
-        return record(data, (x,), _reshape_grad, (x.shape,))
-    return Tensor(data, x.device)
+        raise _broadcast_error(a.shape, shape) from None
 
 
-def _broadcast_grad(g, y, needs, in_shape):
-    return (sum_to(g, in_shape),)
+def _broadcast_abstract(x, *, shape):
+    if len(x.shape) > len(shape) or any(
+            n is not None and n != 1 and n != m for n, m in zip(x.shape[::-1], shape[::-1])):
+        raise _broadcast_error(x.shape, shape)
+    return shape, x.dtype
 
 
-@traced
+broadcast_to_p = Primitive("broadcast_to")
+broadcast_to_p.def_impl(_broadcast_impl)
+broadcast_to_p.def_abstract(_broadcast_abstract)
+broadcast_to_p.def_vjp(lambda g, y, needs, x, *, shape: (sum_to(g, x.shape),))
+
+
 def broadcast_to(x, shape) -> Tensor:
     """Broadcasts `x` to `shape` (NumPy rules); a view, no copy."""
-    x = as_tensor(x, "broadcast_to")
-    shape = check_dims(shape, "broadcast_to")
+    x = as_input(x, "broadcast_to")
+    try:
+        shape = check_dims(shape, "broadcast_to")
+    except SymbolicInput:
+        return _broadcast_to_fed(x, shape)
     if x.shape == shape:
         return x
-    try:
-        data = x.device.xp.broadcast_to(x.data, shape)
-    except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    if x._rg:
-        return record(data, (x,), _broadcast_grad, (x.shape,))
-    return Tensor(data, x.device)
+    return bind(broadcast_to_p, x, shape=shape)
 
 
-def _permute_grad(g, y, needs, pattern):
-    return (permute_dimensions(g, tuple(np.argsort(pattern))),)
+_broadcast_to_fed = _fed("broadcast_to", lambda x, shape: broadcast_to(
+    x, check_dims(shape, "broadcast_to")))
 
 
-@traced
+# -- transposes ------------------------------------------------------------------------------
+def _inverse(perm: tuple) -> tuple:
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)
+
+
+transpose_p = Primitive("transpose")
+transpose_p.def_impl(lambda device, a, *, perm: a.transpose(perm))
+transpose_p.def_abstract(lambda x, *, perm: (tuple(x.shape[i] for i in perm), x.dtype))
+transpose_p.def_vjp(lambda g, y, needs, x, *, perm: (bind(transpose_p, g, perm=_inverse(perm)),))
+
+
 def permute_dimensions(x, pattern) -> Tensor:
     """Keras: `K.permute_dimensions(x, pattern)`. Permutes axes, e.g. `(0, 2, 1)`."""
-    x = as_tensor(x, "permute_dimensions")
-    pattern = check_dims(pattern, "permute_dimensions", "pattern")
+    x = as_input(x, "permute_dimensions")
+    try:
+        pattern = check_dims(pattern, "permute_dimensions", "pattern")
+    except SymbolicInput:
+        return _permute_fed(x, pattern)
     if sorted(pattern) != list(range(x.ndim)):
         raise ValueError(f"permute_dimensions: pattern {pattern} is not a permutation of the "
                          f"{x.ndim} axes of a tensor of shape {x.shape}")
-    data = x.device.xp.transpose(x.data, pattern)
-    if x._rg:
-        return record(data, (x,), _permute_grad, (pattern,))
-    return Tensor(data, x.device)
+    return bind(transpose_p, x, perm=pattern)
 
 
-@traced
+_permute_fed = _fed("permute_dimensions", lambda x, pattern: permute_dimensions(
+    x, check_dims(pattern, "permute_dimensions", "pattern")))
+
+
 def transpose(x) -> Tensor:
     """Keras: `K.transpose(x)`. Reverses the order of all axes (a matrix transpose in 2-D)."""
-    x = as_tensor(x, "transpose")
-    return permute_dimensions(x, tuple(range(x.ndim))[::-1])
+    x = as_input(x, "transpose")
+    return bind(transpose_p, x, perm=tuple(range(x.ndim - 1, -1, -1)))
 
 
 def swap_last_axes(x: Tensor) -> Tensor:
     """Transposes the last two axes (matrix transpose of a batch of matrices)."""
     pattern = list(range(x.ndim))
     pattern[-2], pattern[-1] = pattern[-1], pattern[-2]
-    return permute_dimensions(x, pattern)
+    return permute_dimensions(x, tuple(pattern))
 
 
-@traced
+# -- size-1 axes -----------------------------------------------------------------------------
+def _squeeze_error(shape, axis) -> ValueError:
+    return ValueError(f"squeeze: axis {axis} of shape {shape} has size {shape[axis]}; "
+                      "expected 1")
+
+
+def _squeeze_impl(device, a, *, axis):
+    shape = a.shape
+    if shape[axis] != 1:
+        raise _squeeze_error(shape, axis)
+    return a.reshape(shape[:axis] + shape[axis + 1:])
+
+
+def _squeeze_abstract(x, *, axis):
+    if x.shape[axis] not in (1, None):
+        raise _squeeze_error(x.shape, axis)
+    return x.shape[:axis] + x.shape[axis + 1:], x.dtype
+
+
+expand_dims_p = Primitive("expand_dims")
+expand_dims_p.def_impl(lambda device, a, *, axis: a.reshape(a.shape[:axis] + (1,) +
+                                                            a.shape[axis:]))
+expand_dims_p.def_abstract(lambda x, *, axis: (x.shape[:axis] + (1,) + x.shape[axis:], x.dtype))
+expand_dims_p.def_vjp(lambda g, y, needs, x, *, axis: (bind(squeeze_p, g, axis=axis),))
+
+squeeze_p = Primitive("squeeze")
+squeeze_p.def_impl(_squeeze_impl)
+squeeze_p.def_abstract(_squeeze_abstract)
+squeeze_p.def_vjp(lambda g, y, needs, x, *, axis: (bind(expand_dims_p, g, axis=axis),))
+
+
 def expand_dims(x, axis: int = -1) -> Tensor:
     """Keras: `K.expand_dims(x, axis=-1)`. Adds a size-1 axis at `axis`."""
-    x = as_tensor(x, "expand_dims")
+    x = as_input(x, "expand_dims")
     axis = check_axis(axis, x.ndim + 1, "expand_dims")  # axes of the result
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    return bind(expand_dims_p, x, axis=axis)
 
 
-def _tile_grad(g, y, needs, in_shape, reps):
+def squeeze(x, axis: int) -> Tensor:
+    """Keras: `K.squeeze(x, axis)`. Removes the size-1 dimension at `axis`."""
+    x = as_input(x, "squeeze")
+    return bind(squeeze_p, x, axis=check_axis(axis, x.ndim, "squeeze"))
+
+
+def flatten(x) -> Tensor:
+    """Keras: `K.flatten(x)`. A 1-D tensor of all the values."""
+    x = as_input(x, "flatten")
+    if x.ndim == 1:
+        return x
+    return bind(reshape_p, x, shape=(-1,))
+
+
+def _batch_flatten_abstract(x):
+    size, unknown = _known(x.shape[1:])
+    return (x.shape[0], None if unknown and size else size), x.dtype
+
+
+batch_flatten_p = Primitive("batch_flatten")
+# explicit sizes: -1 cannot be inferred for an empty batch, e.g. (0, 3)
+batch_flatten_p.def_impl(lambda device, a: a.reshape(a.shape[0], math.prod(a.shape[1:])))
+batch_flatten_p.def_abstract(_batch_flatten_abstract)
+batch_flatten_p.def_vjp(lambda g, y, needs, x: (reshape(g, x.shape),))
+
+
+def batch_flatten(x) -> Tensor:
+    """Keras: `K.batch_flatten(x)`. `(batch, ...)` to `(batch, product of the rest)`."""
+    x = as_input(x, "batch_flatten")
+    if x.ndim == 0:
+        return reshape(x, (1, 1))
+    if x.ndim == 2:
+        return x
+    return bind(batch_flatten_p, x)
+
+
+# -- repetitions -----------------------------------------------------------------------------
+def _times(n, r: int):
+    """A dim `n` (None if unknown) repeated `r` times."""
+    return n * r if n is not None else (0 if r == 0 else None)
+
+
+def _tile_vjp(g, y, needs, x, *, reps):
     # Split each tiled axis into (repeat, original) and sum over the repeats.
-    split = tuple(d for r, n in zip(reps, in_shape) for d in (r, n))
+    split = tuple(d for r, n in zip(reps, x.shape) for d in (r, n))
     return (sum(reshape(g, split), axis=tuple(range(0, len(split), 2))),)
 
 
-@traced
+tile_p = Primitive("tile")
+tile_p.def_impl(lambda device, a, *, reps: device.xp.tile(a, reps))
+tile_p.def_abstract(lambda x, *, reps: (tuple(_times(n, r) for n, r in zip(x.shape, reps)),
+                                        x.dtype))
+tile_p.def_vjp(_tile_vjp)
+
+
 def tile(x, n) -> Tensor:
     """Keras: `K.tile(x, n)`. Repeats `x` `n[i]` times along axis i.
 
     As in Keras (`tf.tile`), `n` needs one entry per axis; an int `n` is allowed for 1-D `x`."""
-    x = as_tensor(x, "tile")
-    reps = check_dims(n, "tile", "n")
+    x = as_input(x, "tile")
+    try:
+        reps = check_dims(n, "tile", "n")
+    except SymbolicInput:
+        return _tile_fed(x, n)
     if len(reps) != x.ndim:
         raise ValueError(f"tile: n={n!r} has {len(reps)} entries but x has shape {x.shape}; "
                          f"expected one repetition count per axis ({x.ndim})")
-    if any(r < 0 for r in reps):
-        raise ValueError(f"tile: repetition counts must be >= 0, got {reps}")
-    data = x.device.xp.tile(x.data, reps)
-    if x._rg:
-        return record(data, (x,), _tile_grad, (x.shape, reps))
-    return Tensor(data, x.device)
+    return bind(tile_p, x, reps=reps)
 
 
-def _repeat_grad(g, y, needs, in_shape, rep, axis):
-    split = in_shape[:axis] + (in_shape[axis], rep) + in_shape[axis + 1:]
+_tile_fed = _fed("tile", lambda x, n: tile(x, check_dims(n, "tile", "n")))
+
+
+def _repeat_vjp(g, y, needs, x, *, rep, axis):
+    shape = x.shape
+    split = shape[:axis] + (shape[axis], rep) + shape[axis + 1:]
     return (sum(reshape(g, split), axis=axis + 1),)
 
 
-@traced
+repeat_elements_p = Primitive("repeat_elements")
+repeat_elements_p.def_impl(lambda device, a, *, rep, axis: device.xp.repeat(a, rep, axis=axis))
+repeat_elements_p.def_abstract(lambda x, *, rep, axis: (
+    x.shape[:axis] + (_times(x.shape[axis], rep),) + x.shape[axis + 1:], x.dtype))
+repeat_elements_p.def_vjp(_repeat_vjp)
+
+
 def repeat_elements(x, rep: int, axis: int) -> Tensor:
     """Keras: `K.repeat_elements(x, rep, axis)`. Repeats each element `rep` times along `axis`,
     like `np.repeat`: `[1, 2]` with rep 2 gives `[1, 1, 2, 2]`."""
-    x = as_tensor(x, "repeat_elements")
+    x = as_input(x, "repeat_elements")
     axis = check_axis(axis, x.ndim, "repeat_elements")
     rep = check_int(rep, "repeat_elements", "rep", 0)
-    data = x.device.xp.repeat(x.data, rep, axis=axis)
-    if x._rg:
-        return record(data, (x,), _repeat_grad, (x.shape, rep, axis))
-    return Tensor(data, x.device)
+    return bind(repeat_elements_p, x, rep=rep, axis=axis)
 
 
-def _same_device(tensors, func: str) -> list:
-    tensors = [as_tensor(t, func) for t in check_sequence(tensors, func, "tensors")]
+def repeat(x, n: int) -> Tensor:
+    """Keras: `K.repeat(x, n)`. `(samples, dim)` to `(samples, n, dim)`."""
+    x = as_input(x, "repeat")
+    if x.ndim != 2:
+        raise ValueError(f"repeat: expected a 2-D tensor, got shape {x.shape}")
+    return tile(expand_dims(x, 1), (1, check_int(n, "repeat", "n", 0), 1))
+
+
+# -- joining ---------------------------------------------------------------------------------
+def _inputs(tensors, func: str) -> list:
+    """A non-empty list of tensors (or symbolic tensors) on one device."""
+    tensors = [as_input(t, func) for t in check_sequence(tensors, func, "tensors")]
     if not tensors:
         raise ValueError(f"{func}: expected a non-empty list of tensors")
-    first = tensors[0].device
-    for t in tensors[1:]:
-        if t.device is not first:
-            raise ValueError(f"{func}: tensors are on different devices ({first.name} and "
-                             f"{t.device.name}); move them with K.to_device first")
+    first = None
+    for t in tensors:
+        if isinstance(t, Tensor):
+            if first is None:
+                first = t.device
+            elif t.device is not first:
+                raise ValueError(f"{func}: tensors are on different devices ({first.name} and "
+                                 f"{t.device.name}); move them with K.to_device first")
     return tensors
 
 
-def _concatenate_grad(g, y, needs, axis, sizes):
-    grads, start = [], 0
-    for need, size in zip(needs, sizes):
-        index = (slice(None),) * axis + (slice(start, start + size),)
-        grads.append(g[index] if need else None)
+def _merge(dims, error: str):
+    """One dimension that several shapes share: the known one (None if none is known)."""
+    known = None
+    for n in dims:
+        if n is not None:
+            if known is not None and n != known:
+                raise ValueError(error)
+            known = n
+    return known
+
+
+def _concatenate_abstract(*xs, axis):
+    shapes = [tuple(x.shape) for x in xs]
+    if any(len(s) != len(shapes[0]) for s in shapes):
+        raise ValueError(f"concatenate: tensors of ranks {[len(s) for s in shapes]} "
+                         f"(shapes {shapes}); expected equal ranks")
+    result = []
+    for i, dims in enumerate(zip(*shapes)):
+        if i == axis:
+            result.append(None if None in dims else builtins.sum(dims))
+        else:
+            result.append(_merge(dims, f"concatenate: shapes {shapes} differ outside axis "
+                                 f"{axis}; expected equal dimensions except along the axis"))
+    return tuple(result), np.result_type(*[x.dtype for x in xs])
+
+
+def _concatenate_impl(device, *arrays, axis):
+    try:
+        return device.xp.concatenate(arrays, axis=axis)
+    except ValueError:
+        _concatenate_abstract(*arrays, axis=axis)  # raises the message for these shapes
+        raise
+
+
+def _concatenate_vjp(g, y, needs, *xs, axis):
+    grads, start, lead = [], 0, (slice(None),) * axis
+    for need, x in zip(needs, xs):
+        size = x.shape[axis]
+        grads.append(g[lead + (slice(start, start + size),)] if need else None)
         start += size
     return grads
 
 
-@traced
+concatenate_p = Primitive("concatenate")
+concatenate_p.def_impl(_concatenate_impl)
+concatenate_p.def_abstract(_concatenate_abstract)
+concatenate_p.def_vjp(_concatenate_vjp)
+
+
 def concatenate(tensors, axis: int = -1) -> Tensor:
     """Keras: `K.concatenate(tensors, axis=-1)`. Joins tensors along `axis`; their other
     dimensions must agree."""
-    tensors = _same_device(tensors, "concatenate")
+    tensors = _inputs(tensors, "concatenate")
     ndim = tensors[0].ndim
     for t in tensors:
         if t.ndim != ndim:
             raise ValueError(f"concatenate: tensors of ranks {[t.ndim for t in tensors]} "
                              f"(shapes {[t.shape for t in tensors]}); expected equal ranks")
-    axis = check_axis(axis, ndim, "concatenate")
-    rest = [t.shape[:axis] + t.shape[axis + 1:] for t in tensors]
-    if any(r != rest[0] for r in rest):
-        raise ValueError(f"concatenate: shapes {[t.shape for t in tensors]} differ outside axis "
-                         f"{axis}; expected equal dimensions except along the axis")
-    data = tensors[0].device.xp.concatenate([t.data for t in tensors], axis=axis)
-    return record(data, tensors, _concatenate_grad, (axis, [t.shape[axis] for t in tensors]))
+    return bind(concatenate_p, *tensors, axis=check_axis(axis, ndim, "concatenate"))
 
 
-def _stack_grad(g, y, needs, axis):
-    index = (slice(None),) * axis
-    return [g[index + (i,)] if need else None for i, need in enumerate(needs)]
+def _stack_abstract(*xs, axis):
+    shapes = [tuple(x.shape) for x in xs]
+    error = f"stack: tensors of shapes {shapes}; expected equal shapes"
+    if any(len(s) != len(shapes[0]) for s in shapes):
+        raise ValueError(error)
+    shape = [_merge(dims, error) for dims in zip(*shapes)]
+    shape.insert(axis, len(xs))
+    return tuple(shape), np.result_type(*[x.dtype for x in xs])
 
 
-@traced
+def _stack_impl(device, *arrays, axis):
+    shape = arrays[0].shape
+    for a in arrays:
+        if a.shape != shape:
+            raise ValueError(f"stack: tensors of shapes {[a.shape for a in arrays]}; expected "
+                             "equal shapes")
+    return device.xp.stack(arrays, axis=axis)
+
+
+def _stack_vjp(g, y, needs, *xs, axis):
+    lead = (slice(None),) * axis
+    return [g[lead + (i,)] if need else None for i, need in enumerate(needs)]
+
+
+stack_p = Primitive("stack")
+stack_p.def_impl(_stack_impl)
+stack_p.def_abstract(_stack_abstract)
+stack_p.def_vjp(_stack_vjp)
+
+
 def stack(x, axis: int = 0) -> Tensor:
     """Keras: `K.stack(x, axis=0)`. Stacks a list of same-shape tensors along a new `axis`.
 
     A single tensor is first unstacked along its first axis, as `tf.stack` does, so
     `stack(t, axis)` moves axis 0 of `t` to position `axis`."""
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or is_symbolic(x):
         if x.ndim == 0:
             raise ValueError("stack: cannot unstack a 0-d tensor; expected a list or rank >= 1")
         axis = check_axis(axis, x.ndim, "stack")
         pattern = list(range(1, x.ndim))
         pattern.insert(axis, 0)
-        return permute_dimensions(x, pattern)
-    tensors = _same_device(x, "stack")
-    shapes = [t.shape for t in tensors]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"stack: tensors of shapes {shapes}; expected equal shapes")
-    axis = check_axis(axis, len(shapes[0]) + 1, "stack")
-    data = tensors[0].device.xp.stack([t.data for t in tensors], axis=axis)
-    return record(data, tensors, _stack_grad, (axis,))
+        return bind(transpose_p, x, perm=tuple(pattern))
+    tensors = _inputs(x, "stack")  # shapes are checked by the primitive
+    return bind(stack_p, *tensors, axis=check_axis(axis, tensors[0].ndim + 1, "stack"))
+
+
+# -- indexing --------------------------------------------------------------------------------
+def _is_basic(key) -> bool:
+    """True for keys of ints, slices, None and Ellipsis only (each element hit at most once)."""
+    cls = key.__class__
+    if cls is int or cls is slice or key is None or key is Ellipsis:
+        return True
+    if cls is tuple:
+        for k in key:
+            c = k.__class__
+            if not (c is int or c is slice or k is None or k is Ellipsis or
+                    isinstance(k, np.integer)):
+                return False
+        return True
+    return isinstance(key, np.integer)
+
+
+def _index_error(key, shape, reason) -> IndexError:
+    return IndexError(f"getitem: index {key!r} is invalid for shape {shape}: {reason}")
+
+
+def _getitem_impl(device, a, *, key):
+    try:
+        return a[key]
+    except IndexError as err:
+        raise _index_error(key, a.shape, err) from None
+
+
+def _getitem_abstract(x, *, key):
+    """The shape of `x[key]` for a basic key, unknown dims staying unknown."""
+    shape = x.shape
+    parts = key if key.__class__ is tuple else (key,)
+    if builtins.sum(k is Ellipsis for k in parts) > 1:
+        raise _index_error(key, shape, "an index can only have a single ellipsis ('...')")
+    used = builtins.sum(k is not None and k is not Ellipsis for k in parts)
+    if used > len(shape):
+        raise _index_error(key, shape, f"too many indices: array is {len(shape)}-dimensional, "
+                           f"but {used} were indexed")
+    result, i = [], 0
+    for k in parts:
+        if k is None:
+            result.append(1)
+        elif k is Ellipsis:
+            rest = len(shape) - used
+            result.extend(shape[i:i + rest])
+            i += rest
+        elif k.__class__ is slice:
+            for bound in (k.start, k.stop, k.step):
+                if bound is not None and not hasattr(bound, "__index__"):
+                    raise TypeError(f"getitem: slice bounds must be ints or None, got {k!r}")
+            n = shape[i]
+            result.append(None if n is None else len(range(*k.indices(n))))
+            i += 1
+        else:
+            n, k = shape[i], int(k)
+            if n is not None and not -n <= k < n:
+                raise _index_error(key, shape, f"index {k} is out of bounds for axis {i} with "
+                                   f"size {n}")
+            i += 1
+    result.extend(shape[i:])
+    return tuple(result), x.dtype
+
+
+def _scatter_impl(device, g, *, key, shape):
+    data = device.xp.zeros(shape, dtype=g.dtype)
+    if _is_basic(key):
+        data[key] = g
+    else:
+        scatter_add(data, key, g)  # repeated indices accumulate
+    return data
+
+
+getitem_p = Primitive("getitem")
+getitem_p.def_impl(_getitem_impl)
+getitem_p.def_abstract(_getitem_abstract)
+# The transpose of indexing: g placed at `key` in zeros of the indexed tensor's shape.
+index_scatter_p = Primitive("index_scatter")
+index_scatter_p.def_impl(_scatter_impl)
+index_scatter_p.def_abstract(lambda g, *, key, shape: (shape, g.dtype))
+index_scatter_p.def_vjp(lambda gg, y, needs, g, *, key, shape: (getitem(gg, key),))
+getitem_p.def_vjp(lambda g, y, needs, x, *, key: (
+    bind(index_scatter_p, g, key=key, shape=x.shape),))
+
+
+def getitem(x, key) -> Tensor:
+    """`x[key]`: NumPy indexing (ints, slices with steps, negative indices, None, Ellipsis,
+    integer and boolean arrays)."""
+    if _is_basic(key):
+        if x.__class__ is not Tensor:
+            x = as_input(x, "getitem")
+        return bind(getitem_p, x, key=key)
+    return _getitem_advanced(x, key)
 
 
 def _index_key(key, x: Tensor):
@@ -222,101 +561,82 @@ def _index_key(key, x: Tensor):
     return key
 
 
-def _is_basic(key) -> bool:
-    """True for keys of ints, slices, None and Ellipsis only (each element hit at most once)."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (int, slice, np.integer))
-               for k in parts)
+def _advanced_grad(g, y, needs, in_shape, key):
+    return (bind(index_scatter_p, g, key=key, shape=in_shape),)
 
 
-def _scatter_grad(g, y, needs, key):
-    return (g[key],)
-
-
-def _getitem_grad(g, y, needs, in_shape, key):
-    data = g.device.xp.zeros(in_shape, dtype=g.dtype)
-    if _is_basic(key):
-        data[key] = g.data
-    else:
-        scatter_add(data, key, g.data)  # repeated indices accumulate
-    return (record(data, (g,), _scatter_grad, (key,)),)
-
-
-@traced
-def getitem(x: Tensor, key) -> Tensor:
-    """`x[key]`: NumPy indexing (ints, slices with steps, negative indices, None, Ellipsis,
-    integer and boolean arrays)."""
-    key = _index_key(key, x)
+def _advanced(x, key) -> Tensor:
+    """Indexing with arrays (the result's shape depends on them: the traced path)."""
+    key = _index_key(key, x)  # x.data raises SymbolicInput for a symbolic x: a graph node
     try:
         data = x.data[key]
     except IndexError as err:
-        raise IndexError(f"getitem: index {key!r} is invalid for shape {x.shape}: {err}") from None
+        raise _index_error(key, x.shape, err) from None
     if x._rg:
-        return record(data, (x,), _getitem_grad, (x.shape, key))
+        return record(data, (x,), _advanced_grad, (x.shape, key))
     return Tensor(data, x.device)
 
 
-from .math import sum_to  # noqa: E402  (math imports this module)
-from .reduce import normalize_axes, sum  # noqa: E402
+_getitem_advanced = _fed("getitem", _advanced)
 
 
-# -- more Keras shape functions, composed of the ops above ---------------------------------------
-@traced
-def squeeze(x, axis: int) -> Tensor:
-    """Keras: `K.squeeze(x, axis)`. Removes the size-1 dimension at `axis`."""
-    x = as_tensor(x, "squeeze")
-    axis = check_axis(axis, x.ndim, "squeeze")
-    if x.shape[axis] != 1:
-        raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}; "
-                         "expected 1")
-    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+def _gather_impl(device, a, indices):
+    bad = (indices < 0) | (indices >= a.shape[0])
+    if bool(bad.any()):
+        raise ValueError(f"gather: indices must be in [0, {a.shape[0]}) for a reference "
+                         f"of shape {a.shape}")
+    return a[indices]
 
 
-@traced
-def flatten(x) -> Tensor:
-    """Keras: `K.flatten(x)`. A 1-D tensor of all the values."""
-    x = as_tensor(x, "flatten")
-    return reshape(x, (x.size,))
+def _gather_grad_impl(device, g, indices, *, shape):
+    data = device.xp.zeros(shape, dtype=g.dtype)
+    scatter_add(data, indices, g)  # repeated indices accumulate
+    return data
 
 
-@traced
-def batch_flatten(x) -> Tensor:
-    """Keras: `K.batch_flatten(x)`. `(batch, ...)` to `(batch, product of the rest)`."""
-    x = as_tensor(x, "batch_flatten")
-    if x.ndim == 0:
-        return reshape(x, (1, 1))
-    # explicit sizes: -1 cannot be inferred for an empty batch, e.g. (0, 3)
-    return reshape(x, (x.shape[0], math.prod(x.shape[1:])))
+gather_p = Primitive("gather")
+gather_p.def_impl(_gather_impl)
+gather_p.def_abstract(lambda ref, indices: (tuple(indices.shape) + tuple(ref.shape[1:]),
+                                            ref.dtype))
+gather_p.def_vjp(lambda g, y, needs, ref, indices: (
+    bind(gather_grad_p, g, indices, shape=ref.shape), None), saves=(1,))
+# The transpose of gather: rows of g added into zeros of the reference's shape.
+gather_grad_p = Primitive("gather_grad")
+gather_grad_p.def_impl(_gather_grad_impl)
+gather_grad_p.def_abstract(lambda g, indices, *, shape: (shape, g.dtype))
+gather_grad_p.def_vjp(lambda gg, y, needs, g, indices, *, shape: (
+    bind(gather_p, gg, indices), None), saves=(1,))
 
 
-@traced
-def reverse(x, axes) -> Tensor:
-    """Keras: `K.reverse(x, axes)`. Reverses the order of the values along `axes` (an int or a
-    list of ints)."""
-    x = as_tensor(x, "reverse")
-    if axes is None:  # tf.reverse needs the axes
-        raise TypeError("reverse: axes must be an int or a list of ints, got None")
-    axes = normalize_axes(axes, x.ndim, "reverse", "axes")
-    return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
-
-
-@traced
 def gather(reference, indices) -> Tensor:
     """Keras: `K.gather(reference, indices)`. The rows `reference[indices]` (along axis 0);
     indices out of range raise an error."""
-    reference = as_tensor(reference, "gather")
-    indices = as_tensor(indices, "gather", device=reference.device)
+    reference = as_input(reference, "gather")
+    if indices.__class__ is not Tensor and not is_symbolic(indices):
+        indices = as_tensor(indices, "gather", device=device_of(reference))
     if indices.dtype.kind not in "iu":
         raise TypeError(f"gather: expected integer indices, got {indices.dtype.name}")
     if reference.ndim == 0:
         raise ValueError("gather: expected a reference of rank >= 1, got a scalar")
-    bad = (indices.data < 0) | (indices.data >= reference.shape[0])
-    if bool(bad.any()):
-        raise ValueError(f"gather: indices must be in [0, {reference.shape[0]}) for a reference "
-                         f"of shape {reference.shape}")
-    return reference[indices]
+    if isinstance(reference, Tensor) and isinstance(indices, Tensor) and \
+            indices.device is not reference.device:
+        raise ValueError(f"gather: indices are on {indices.device.name} but the reference is "
+                         f"on {reference.device.name}; move them with K.to_device first")
+    return bind(gather_p, reference, indices)
 
 
+def reverse(x, axes) -> Tensor:
+    """Keras: `K.reverse(x, axes)`. Reverses the order of the values along `axes` (an int or a
+    list of ints)."""
+    x = as_input(x, "reverse")
+    if axes is None:  # tf.reverse needs the axes
+        raise TypeError("reverse: axes must be an int or a list of ints, got None")
+    axes = normalize_axes(axes, x.ndim, "reverse", "axes")
+    return bind(getitem_p, x, key=tuple(slice(None, None, -1) if i in axes else slice(None)
+                                        for i in range(x.ndim)))
+
+
+# -- more Keras functions ----------------------------------------------------------------------
 def arange(start, stop=None, step=1, dtype="int32") -> Tensor:
     """Keras: `K.arange(start, stop=None, step=1, dtype='int32')`. Evenly spaced values in
     [start, stop); with one argument, [0, start) (a negative start gives an empty tensor)."""
@@ -331,48 +651,51 @@ def arange(start, stop=None, step=1, dtype="int32") -> Tensor:
     return Tensor(dev.put(values.astype(as_dtype(dtype, "arange"))), dev)
 
 
-@traced
+one_hot_p = Primitive("one_hot")  # no vjp: its input is integer
+one_hot_p.def_impl(lambda device, a, *, num_classes: (
+    a[..., None] == device.xp.arange(num_classes)).astype(np.float32))
+one_hot_p.def_abstract(lambda x, *, num_classes: (tuple(x.shape) + (num_classes,),
+                                                  np.dtype(np.float32)))
+
+
 def one_hot(indices, num_classes: int) -> Tensor:
     """Keras: `K.one_hot(indices, num_classes)`. float32 one-hot vectors along a new last axis;
     an index outside [0, num_classes) gives a row of zeros (as `tf.one_hot`)."""
-    indices = as_tensor(indices, "one_hot")
+    indices = as_input(indices, "one_hot")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer indices, got {indices.dtype.name}")
-    num_classes = check_int(num_classes, "one_hot", "num_classes", 0)
-    xp = indices.device.xp
-    data = (indices.data[..., None] == xp.arange(num_classes)).astype(np.float32)
-    return Tensor(data, indices.device)
+    return bind(one_hot_p, indices,
+                num_classes=check_int(num_classes, "one_hot", "num_classes", 0))
 
 
-@traced
-def repeat(x, n: int) -> Tensor:
-    """Keras: `K.repeat(x, n)`. `(samples, dim)` to `(samples, n, dim)`."""
-    x = as_tensor(x, "repeat")
-    if x.ndim != 2:
-        raise ValueError(f"repeat: expected a 2-D tensor, got shape {x.shape}")
-    return tile(expand_dims(x, 1), (1, check_int(n, "repeat", "n", 0), 1))
+# -- padding ---------------------------------------------------------------------------------
+def _pad_impl(device, a, *, widths, value):
+    out = device.xp.full(tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, widths)), value,
+                         dtype=a.dtype)
+    out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, widths))] = a
+    return out
 
 
-def _pad_grad(g, y, needs, widths):
-    return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))],)
+pad_p = Primitive("pad")
+pad_p.def_impl(_pad_impl)
+pad_p.def_abstract(lambda x, *, widths, value: (
+    tuple(None if n is None else n + lo + hi for n, (lo, hi) in zip(x.shape, widths)), x.dtype))
+pad_p.def_vjp(lambda g, y, needs, x, *, widths, value: (
+    g[tuple(slice(lo, -hi if hi else None) for lo, hi in widths)],))
 
 
-@traced
 def pad(x, widths, value: float = 0.0) -> Tensor:
     """Constant padding (zeros by default): `widths` is one (before, after) pair per axis."""
-    x = as_tensor(x, "pad")
+    x = as_input(x, "pad")
     widths = tuple((int(lo), int(hi)) for lo, hi in widths)
     if len(widths) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in widths):
         raise ValueError(f"pad: expected {x.ndim} non-negative (before, after) pairs for shape "
                          f"{x.shape}, got {widths}")
-    data = x.device.xp.pad(x.data, widths, constant_values=value)
-    if x._rg:
-        return record(data, (x,), _pad_grad, (widths,))
-    return Tensor(data, x.device)
+    return bind(pad_p, x, widths=widths, value=value)
 
 
 def _spatial_padding(x, padding, data_format, rank: int, func: str) -> Tensor:
-    x = as_tensor(x, func)
+    x = as_input(x, func)
     if x.ndim != rank:
         raise ValueError(f"{func}: expected a {rank}-D tensor, got shape {x.shape}")
     padding = _padding_pairs(padding, rank - 2, func)
@@ -390,26 +713,24 @@ def _padding_pairs(padding, count: int, func: str) -> list:
     return [check_dims(tuple(p), func, "padding") for p in padding]
 
 
-@traced
 def temporal_padding(x, padding=(1, 1)) -> Tensor:
     """Keras: `K.temporal_padding(x, padding=(1, 1))`. Zero padding of axis 1 of a 3-D tensor."""
     return _spatial_padding(x, [padding], "channels_last", 3, "temporal_padding")
 
 
-@traced
 def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None) -> Tensor:
     """Keras: `K.spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None)`. Zero
     padding of the two spatial axes of a 4-D tensor."""
     return _spatial_padding(x, padding, data_format, 4, "spatial_2d_padding")
 
 
-@traced
 def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None) -> Tensor:
     """Keras: `K.spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None)`.
     Zero padding of the three spatial axes of a 5-D tensor."""
     return _spatial_padding(x, padding, data_format, 5, "spatial_3d_padding")
 
 
+# -- resizing --------------------------------------------------------------------------------
 def _bilinear_matrix(size: int, factor: int) -> np.ndarray:
     """Interpolation weights (out, in) for upsampling by `factor` with half-pixel centres, as
     `tf.image.resize(..., 'bilinear')`."""
@@ -435,6 +756,8 @@ def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
     if interpolation != "bilinear":
         raise ValueError(f"{func}: interpolation {interpolation!r} is not supported; expected "
                          "'nearest' or 'bilinear'")
+    if any(x.shape[axis] is None for axis in spatial_axes):  # weights need the sizes
+        return _resize_fed(x, factors, spatial_axes, interpolation, func)
     for axis, factor in zip(spatial_axes, factors):
         weights = _bilinear_matrix(x.shape[axis], int(factor)).T.astype(x.dtype)
         moved = list(range(x.ndim))
@@ -443,36 +766,42 @@ def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
     return x
 
 
-@traced
+_resize_fed = _fed("resize", lambda x, factors, spatial_axes, interpolation, func: _resize(
+    as_tensor(x, func), factors, spatial_axes, interpolation, func))
+
+
 def resize_images(x, height_factor: int, width_factor: int, data_format,
                   interpolation: str = "nearest") -> Tensor:
     """Keras: `K.resize_images(x, height_factor, width_factor, data_format,
     interpolation='nearest')`. Upsamples the two spatial axes of a 4-D tensor by integer
     factors. 'nearest' and 'bilinear' (half-pixel centres, as `tf.image.resize`) are
     supported; Keras's other methods raise ValueError."""
-    x = as_tensor(x, "resize_images")
+    x = as_input(x, "resize_images")
     axes = (2, 3) if check_data_format(data_format, "resize_images") == "channels_first" \
         else (1, 2)
     return _resize(x, (height_factor, width_factor), axes, interpolation, "resize_images")
 
 
-@traced
 def resize_volumes(x, depth_factor: int, height_factor: int, width_factor: int,
                    data_format) -> Tensor:
     """Keras: `K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)`.
     Nearest-neighbour upsampling of the three spatial axes of a 5-D tensor."""
-    x = as_tensor(x, "resize_volumes")
+    x = as_input(x, "resize_volumes")
     axes = (2, 3, 4) if check_data_format(data_format, "resize_volumes") == "channels_first" \
         else (1, 2, 3)
     return _resize(x, (depth_factor, height_factor, width_factor), axes, "nearest",
                    "resize_volumes")
 
 
-@traced
+def _target(shape: tuple) -> tuple:
+    """A shape as a reshape target: one unknown dim becomes -1."""
+    return tuple(-1 if n is None else n for n in shape)
+
+
 def bias_add(x, bias, data_format=None) -> Tensor:
     """Keras: `K.bias_add(x, bias, data_format=None)`. Adds a bias of the channel axis's size
     (or of x's shape without the batch axis, channels last)."""
-    x, bias = as_tensor(x, "bias_add"), as_tensor(bias, "bias_add")
+    x, bias = as_input(x, "bias_add"), as_input(bias, "bias_add")
     data_format = check_data_format(data_format, "bias_add")
     if x.ndim < 2:  # as tf.nn.bias_add
         raise ValueError(f"bias_add: expected x of rank >= 2, got shape {x.shape}")
@@ -482,18 +811,20 @@ def bias_add(x, bias, data_format=None) -> Tensor:
     channels_first = data_format == "channels_first" and x.ndim > 2
     if bias.ndim == 1:
         channels = x.shape[1] if channels_first else x.shape[-1]
-        if bias.shape[0] != channels:
+        if bias.shape[0] != channels and None not in (bias.shape[0], channels):
             raise ValueError(f"bias_add: bias of shape {bias.shape} for x of shape {x.shape}; "
                              f"expected {channels} values ({data_format})")
         if channels_first:
-            return x + reshape(bias, (1, channels) + (1,) * (x.ndim - 2))
+            return x + reshape(bias, (1, -1) + (1,) * (x.ndim - 2))
         return x + bias
     if channels_first:
-        return x + reshape(bias, (1, bias.shape[-1]) + bias.shape[:-1])
-    return x + reshape(bias, (1,) + bias.shape)
+        return x + reshape(bias, _target((1, bias.shape[-1]) + bias.shape[:-1]))
+    return x + reshape(bias, _target((1,) + bias.shape))
 
 
 from .. import devices  # noqa: E402
 from ..config import check_data_format  # noqa: E402
 from ..dtypes import as_dtype  # noqa: E402
 from .linalg import dot  # noqa: E402
+from .math import sum_to  # noqa: E402  (math imports this module)
+from .reduce import normalize_axes, sum  # noqa: E402
