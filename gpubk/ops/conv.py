@@ -2,26 +2,44 @@
 locally connected convolutions, pool2d/3d), written once for any number of spatial axes.
 
 Everything is one vectorised formulation: a strided view gathers each output position's patch
-(`patches`, no copy), and a matrix product contracts it with the kernel (cuBLAS on a GPU). The
-gradient of `patches` adds each kernel offset's slice back (`fold`, a loop over the few kernel
-offsets, never over pixels); `fold` and `patches` are each other's gradients, so convolutions
-can be differentiated twice.
+(`patches`, after padding), and a product over the patch axes contracts it with the kernel
+(`dot_general` of ops/linalg.py: one GEMM, cuBLAS on a GPU). The gradient of `patches` adds each
+kernel offset's slice back (`fold`, a loop over the few kernel offsets, never over pixels, then
+the padding cropped); `fold` and `patches` are each other's gradients, so convolutions can be
+differentiated twice. Max pooling (`max_pool`) takes the maximum of each window; its gradient
+goes to each window's first maximum, as in TensorFlow.
+
+Declared primitives (core/primitive.py): `patches`, `fold` and `max_pool`; their abstract
+evaluations compute the output's spatial size from the padding, strides and dilation (None where
+the input's size is unknown). The Keras functions are compositions of these and of other gpubk
+functions (`dot_general`, `reshape`, `permute_dimensions`, `sum`...), so they work on symbolic
+tensors too.
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 
 import numpy as np
 
-from ..autodiff import record
+from ..autodiff import recording
 from ..config import check_data_format
-from ..symbolic import traced
-from ..tensor import Tensor, as_tensor
+from ..core.primitive import Primitive, as_input, bind, device_of
+from ..tensor import Tensor
 from .validate import check_int
 
 
 def _tuple(value, n: int, name: str, func: str) -> tuple:
     """A size per spatial axis (one int for all, or n of them), each at least 1."""
+    if value.__class__ is tuple and len(value) == n:  # the common case, cheaply
+        for v in value:
+            if v.__class__ is not int or v < 1:
+                break
+        else:
+            return value
+    elif value.__class__ is int and value >= 1:
+        return (value,) * n
     values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
     if len(values) != n:
         raise ValueError(f"{func}: {name} must be {n} positive integer(s), got {value!r}")
@@ -38,6 +56,58 @@ def _output_shape(value, n: int, func: str, batch: bool) -> tuple:
                         f"{value!r}")
     return tuple(v if batch and i == 0 and v is None else
                  check_int(v, func, "output_shape", minimum=0) for i, v in enumerate(value))
+
+
+# -- geometry --------------------------------------------------------------------------------
+def _check_padding(padding, rank: int, func: str) -> str:
+    if padding.__class__ is str:
+        if padding == "valid" or padding == "same":
+            return padding
+        if padding == "causal":
+            if rank != 1:
+                raise ValueError(f"{func}: 'causal' padding is for 1-D convolutions only")
+            return padding
+    raise ValueError(f"{func}: unknown padding {padding!r}; expected 'valid' or 'same'"
+                     + (" or 'causal'" if rank == 1 else ""))
+
+
+def _same_padding(n: int, k: int, s: int, d: int) -> tuple:
+    """TensorFlow's 'same': output ceil(n / s), the extra padding at the end."""
+    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def _widths(n: int, k: int, s: int, d: int, padding: str) -> tuple:
+    """The (before, after) padding of a spatial axis of size n."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        return _same_padding(n, k, s, d)
+    return (k - 1) * d, 0  # causal: all of it before, as Keras
+
+
+def _geometry(shape: tuple, kernel, strides, dilation, padding: str, func: str) -> tuple:
+    """For an input of channels-last `shape` (unknown sizes None): the padding of each spatial
+    axis and the number of output positions along it (None where unknown). A kernel that does
+    not fit the padded input is an error."""
+    widths, out, padded = [], [], [shape[0]]
+    for n, k, s, d in zip(shape[1:-1], kernel, strides, dilation):
+        if n is None:
+            widths.append(None)
+            out.append(None)
+            padded.append(None)
+            continue
+        lo, hi = _widths(n, k, s, d, padding)
+        m = n + lo + hi
+        widths.append((lo, hi))
+        out.append((m - (k - 1) * d - 1) // s + 1)
+        padded.append(m)
+    for m, k, d in zip(padded[1:], kernel, dilation):
+        if m is not None and (k - 1) * d + 1 > m:
+            raise ValueError(f"{func}: a kernel of {tuple(kernel)} with dilation "
+                             f"{tuple(dilation)} does not fit in the (padded) input of shape "
+                             f"{(*padded, shape[-1])}")
+    return widths, tuple(out)
 
 
 def _windows(xp, data, kernel, strides, dilation):
@@ -68,67 +138,104 @@ def _fold_data(xp, g, spatial, kernel, strides, dilation):
     return result
 
 
-def _patches_grad(g, y, needs, spatial, kernel, strides, dilation):
-    return (fold(g, spatial, kernel, strides, dilation),)
+# -- patches and fold: primitives, each the other's gradient ----------------------------------
+def _pad(xp, a, widths, value):
+    """Channels-last `a` with its spatial axes padded by `widths` with `value` (cheaper than
+    xp.pad's general machinery)."""
+    spatial = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape[1:-1], widths))
+    out = xp.full((a.shape[0], *spatial, a.shape[-1]), value, dtype=a.dtype)
+    out[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(a.shape[1:-1], widths)))] = a
+    return out
 
 
-def patches(x: Tensor, kernel, strides, dilation) -> Tensor:
-    """(B, *out, *kernel, C) patches of channels-last `x`: patch [b, p, k, c] is
-    x[b, p * strides + k * dilation, c]."""
-    data = _windows(x.device.xp, x.data, kernel, strides, dilation)
-    if x._rg:
-        return record(data, (x,), _patches_grad, (x.shape[1:-1], kernel, strides, dilation))
-    return Tensor(data, x.device)
+def _patches_impl(device, a, *, kernel, strides, dilation, padding, value, copy, func):
+    xp = device.xp
+    widths, _ = _geometry(a.shape, kernel, strides, dilation, padding, func)
+    if padding != "valid" and any(w != (0, 0) for w in widths):
+        a = _pad(xp, a, widths, value)
+    windows = _windows(xp, a, kernel, strides, dilation)
+    return xp.ascontiguousarray(windows) if copy else windows
 
 
-def _fold_grad(g, y, needs, kernel, strides, dilation):
-    return (patches(g, kernel, strides, dilation),)
+def _patches_abstract(x, *, kernel, strides, dilation, padding, value, copy, func):
+    _, out = _geometry(x.shape, kernel, strides, dilation, padding, func)
+    return (x.shape[0], *out, *kernel, x.shape[-1]), x.dtype
 
 
-def fold(g: Tensor, spatial, kernel, strides, dilation) -> Tensor:
-    """Patch values added back into a (B, *spatial, C) tensor (the gradient of `patches`)."""
-    data = _fold_data(g.device.xp, g.data, spatial, kernel, strides, dilation)
-    if g._rg:
-        return record(data, (g,), _fold_grad, (kernel, strides, dilation))
-    return Tensor(data, g.device)
+def _patches_vjp(g, y, needs, x, *, kernel, strides, dilation, padding, value, copy, func):
+    return (fold(g, x.shape[1:-1], kernel, strides, dilation, padding, func),)
 
 
-def _same_padding(n: int, k: int, s: int, d: int) -> tuple:
-    """TensorFlow's 'same': output ceil(n / s), the extra padding at the end."""
-    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-    return total // 2, total - total // 2
+patches_p = Primitive("patches")
+patches_p.def_impl(_patches_impl)
+patches_p.def_abstract(_patches_abstract)
+patches_p.def_vjp(_patches_vjp)
 
 
-def _padding(spatial, kernel, strides, dilation, padding: str, func: str) -> list:
+def patches(x, kernel, strides, dilation, padding: str = "valid", value: float = 0.0,
+            func: str = "patches", copy: bool = False):
+    """(B, *out, *kernel, C) patches of channels-last `x` padded as `padding` says (with
+    `value`): patch [b, p, k, c] is padded_x[b, p * strides + k * dilation, c]. A view of the
+    (padded) input, or with `copy` a contiguous array (which a product over the patch axes, and
+    its gradient, then read without copying again); errors name `func`."""
+    return bind(patches_p, x, kernel=kernel, strides=strides, dilation=dilation,
+                padding=padding, value=value, copy=copy, func=func)
+
+
+def _fold_impl(device, g, *, spatial, kernel, strides, dilation, padding, func):
+    widths, out = _geometry((None, *spatial, None), kernel, strides, dilation, padding, func)
+    if g.shape[1:1 + len(spatial)] != out:  # a graph fed an input of the wrong size
+        raise ValueError(f"{func}: an input of spatial shape {g.shape[1:1 + len(spatial)]} "
+                         f"cannot produce the spatial shape {tuple(spatial)} with strides "
+                         f"{strides} and padding {padding!r} (expected {out})")
     if padding == "valid":
-        return [(0, 0)] * len(spatial)
-    if padding == "same":
-        return [_same_padding(n, k, s, d) for n, k, s, d in zip(spatial, kernel, strides,
-                                                                 dilation)]
-    if padding == "causal":
-        if len(spatial) != 1:
-            raise ValueError(f"{func}: 'causal' padding is for 1-D convolutions only")
-        return [((kernel[0] - 1) * dilation[0], 0)]
-    raise ValueError(f"{func}: unknown padding {padding!r}; expected 'valid' or 'same'"
-                     + (" or 'causal'" if len(spatial) == 1 else ""))
+        return _fold_data(device.xp, g, spatial, kernel, strides, dilation)
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, widths))
+    data = _fold_data(device.xp, g, padded, kernel, strides, dilation)
+    return data[(slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(widths, spatial)))]
 
 
-def _channels_last(x: Tensor, data_format: str) -> Tensor:
+def _fold_abstract(g, *, spatial, kernel, strides, dilation, padding, func):
+    return (g.shape[0], *spatial, g.shape[-1]), g.dtype
+
+
+def _fold_vjp(g, y, needs, x, *, spatial, kernel, strides, dilation, padding, func):
+    return (patches(g, kernel, strides, dilation, padding, 0.0, func),)
+
+
+fold_p = Primitive("fold")
+fold_p.def_impl(_fold_impl)
+fold_p.def_abstract(_fold_abstract)
+fold_p.def_vjp(_fold_vjp)
+
+
+def fold(g, spatial, kernel, strides, dilation, padding: str = "valid",
+         func: str = "fold"):
+    """Patch values (B, *out, *kernel, C) added back into a (B, *spatial, C) tensor, the
+    padding `padding` gives `spatial` cropped off (the gradient of `patches`); errors name
+    `func`."""
+    return bind(fold_p, g, spatial=tuple(spatial), kernel=kernel, strides=strides,
+                dilation=dilation, padding=padding, func=func)
+
+
+# -- the Keras functions -----------------------------------------------------------------------
+def _channels_last(x, data_format: str):
     if data_format == "channels_first":
         return permute_dimensions(x, (0, *range(2, x.ndim), 1))
     return x
 
 
-def _restore_format(y: Tensor, data_format: str) -> Tensor:
+def _restore_format(y, data_format: str):
     if data_format == "channels_first":
         return permute_dimensions(y, (0, y.ndim - 1, *range(1, y.ndim - 1)))
     return y
 
 
 def _prepared(x, rank: int, kernel_size, strides, padding, data_format, dilation_rate,
-              func: str, pad_value: float = 0.0):
-    """x as channels-last, padded; and the kernel size, strides and dilation as tuples."""
-    x = as_tensor(x, func)
+              func: str):
+    """x as channels-last; the kernel size, strides and dilation as tuples; the padding and
+    data format checked."""
+    x = as_input(x, func)
     if x.ndim != rank + 2:
         raise ValueError(f"{func}: expected a {rank + 2}-D input, got shape {x.shape}")
     data_format = check_data_format(data_format, func)
@@ -139,34 +246,35 @@ def _prepared(x, rank: int, kernel_size, strides, padding, data_format, dilation
     if max(strides) > 1 and max(dilation) > 1:
         raise ValueError(f"{func}: strides {strides} and dilation_rate {dilation} cannot both "
                          "exceed 1 (as in TensorFlow)")
-    widths = _padding(x.shape[1:-1], kernel, strides, dilation, padding, func)
-    if any(w != (0, 0) for w in widths):
-        x = pad(x, [(0, 0), *widths, (0, 0)], pad_value)
-    for n, k, d in zip(x.shape[1:-1], kernel, dilation):
-        if (k - 1) * d + 1 > n:
-            raise ValueError(f"{func}: a kernel of {kernel} with dilation {dilation} does not "
-                             f"fit in the (padded) input of shape {x.shape}")
-    return x, kernel, strides, dilation, data_format
+    padding = _check_padding(padding, rank, func)
+    return x, kernel, strides, dilation, data_format, padding
+
+
+def _differ(a, b) -> bool:
+    """Whether two sizes are known to differ (an unknown size matches any)."""
+    return a != b and a is not None and b is not None
+
+
+# contract the patch axes (*kernel, C) of the patches with the kernel's (*kernel, C)
+_CONV_AXES = {rank: ((tuple(range(rank + 1, 2 * rank + 2)), tuple(range(rank + 1))), ((), ()))
+              for rank in (1, 2, 3)}
 
 
 def _conv(x, kernel, strides, padding, data_format, dilation_rate, rank: int, func: str):
-    kernel = as_tensor(kernel, func)
+    kernel = as_input(kernel, func)
     if kernel.ndim != rank + 2:
         raise ValueError(f"{func}: expected a {rank + 2}-D kernel (*kernel_size, in, out), got "
                          f"shape {kernel.shape}")
-    x, size, strides, dilation, data_format = _prepared(
+    x, size, strides, dilation, data_format, padding = _prepared(
         x, rank, kernel.shape[:rank], strides, padding, data_format, dilation_rate, func)
-    if x.shape[-1] != kernel.shape[-2]:
+    if _differ(x.shape[-1], kernel.shape[-2]):
         raise ValueError(f"{func}: the input has {x.shape[-1]} channels but the kernel of shape "
                          f"{kernel.shape} expects {kernel.shape[-2]}")
-    p = patches(x, size, strides, dilation)
-    out_shape = p.shape[:1 + rank]
-    rows = reshape(p, (-1, int(np.prod(size)) * x.shape[-1]))
-    y = matmul(rows, reshape(kernel, (-1, kernel.shape[-1])))
-    return _restore_format(reshape(y, (*out_shape, kernel.shape[-1])), data_format)
+    p = patches(x, size, strides, dilation, padding, 0.0, func, copy=True)
+    contract, batch = _CONV_AXES[rank]
+    return _restore_format(dot_general(p, kernel, contract, batch), data_format)
 
 
-@traced
 def conv1d(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
     """Keras: `K.conv1d(x, kernel, strides=1, padding='valid', data_format=None,
     dilation_rate=1)`. 1-D convolution; kernel (width, in, out); padding 'valid', 'same' or
@@ -174,7 +282,6 @@ def conv1d(x, kernel, strides=1, padding="valid", data_format=None, dilation_rat
     return _conv(x, kernel, strides, padding, data_format, dilation_rate, 1, "conv1d")
 
 
-@traced
 def conv2d(x, kernel, strides=(1, 1), padding="valid", data_format=None,
            dilation_rate=(1, 1)):
     """Keras: `K.conv2d(x, kernel, strides=(1, 1), padding='valid', data_format=None,
@@ -182,7 +289,6 @@ def conv2d(x, kernel, strides=(1, 1), padding="valid", data_format=None,
     return _conv(x, kernel, strides, padding, data_format, dilation_rate, 2, "conv2d")
 
 
-@traced
 def conv3d(x, kernel, strides=(1, 1, 1), padding="valid", data_format=None,
            dilation_rate=(1, 1, 1)):
     """Keras: `K.conv3d(x, kernel, strides=(1, 1, 1), padding='valid', data_format=None,
@@ -190,65 +296,68 @@ def conv3d(x, kernel, strides=(1, 1, 1), padding="valid", data_format=None,
     return _conv(x, kernel, strides, padding, data_format, dilation_rate, 3, "conv3d")
 
 
-@traced
 def conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding="valid",
                      data_format=None, dilation_rate=(1, 1)):
     """Keras: `K.conv2d_transpose(x, kernel, output_shape, strides=(1, 1), padding='valid',
     data_format=None, dilation_rate=(1, 1))`. The transpose (gradient) of `conv2d`; kernel
     (rows, cols, out, in), `output_shape` (batch, rows, cols, out) in `data_format`'s order
     (the batch may be None)."""
-    kernel = as_tensor(kernel, "conv2d_transpose")
-    x = as_tensor(x, "conv2d_transpose")
-    data_format = check_data_format(data_format, "conv2d_transpose")
+    func = "conv2d_transpose"
+    kernel = as_input(kernel, func)
+    x = as_input(x, func)
+    data_format = check_data_format(data_format, func)
+    if x.ndim != 4:
+        raise ValueError(f"{func}: expected a 4-D input, got shape {x.shape}")
     x = _channels_last(x, data_format)
-    out = output_shape = _output_shape(output_shape, 4, "conv2d_transpose", batch=True)
+    out = output_shape = _output_shape(output_shape, 4, func, batch=True)
     if data_format == "channels_first":
         out = (out[0], out[2], out[3], out[1])
-    size = kernel.shape[:2]
-    strides = _tuple(strides, 2, "strides", "conv2d_transpose")
-    dilation = _tuple(dilation_rate, 2, "dilation_rate", "conv2d_transpose")
-    if kernel.ndim != 4 or kernel.shape[3] != x.shape[-1] or kernel.shape[2] != out[3]:
-        raise ValueError(f"conv2d_transpose: kernel of shape {kernel.shape} for an input of "
+    size = tuple(kernel.shape[:2])
+    strides = _tuple(strides, 2, "strides", func)
+    dilation = _tuple(dilation_rate, 2, "dilation_rate", func)
+    if kernel.ndim != 4 or _differ(kernel.shape[3], x.shape[-1]) or kernel.shape[2] != out[3]:
+        raise ValueError(f"{func}: kernel of shape {kernel.shape} for an input of "
                          f"shape {x.shape} and output_shape {tuple(output_shape)}; expected "
                          "(rows, cols, output channels, input channels)")
-    widths = _padding(out[1:3], size, strides, dilation, padding, "conv2d_transpose")
-    padded = tuple(n + lo + hi for n, (lo, hi) in zip(out[1:3], widths))
-    expected = tuple((n - (k - 1) * d - 1) // s + 1
-                     for n, k, s, d in zip(padded, size, strides, dilation))
-    if expected != x.shape[1:3]:
-        raise ValueError(f"conv2d_transpose: an input of spatial shape {x.shape[1:3]} cannot "
+    padding = _check_padding(padding, 2, func)
+    expected = tuple((n + sum(_widths(n, k, s, d, padding)) - (k - 1) * d - 1) // s + 1
+                     for n, k, s, d in zip(out[1:3], size, strides, dilation))
+    if any(_differ(e, n) for e, n in zip(expected, x.shape[1:3])):
+        raise ValueError(f"{func}: an input of spatial shape {x.shape[1:3]} cannot "
                          f"produce output_shape {tuple(output_shape)} with strides {strides} "
                          f"and padding {padding!r} (a conv2d of that output gives {expected})")
-    flat = permute_dimensions(reshape(kernel, (-1, kernel.shape[2], kernel.shape[3])),
-                              (2, 0, 1))  # (in, rows * cols, out)
-    cols = dot(x, reshape(flat, (x.shape[-1], -1)))  # (B, h, w, rows * cols * out)
-    cols = reshape(cols, (*x.shape[:3], *size, out[3]))
-    y = fold(cols, padded, size, strides, dilation)
-    y = y[(slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(widths, out[1:3])))]
+    # (B, h, w, rows, cols, out): each input pixel times the kernel; then each added into place
+    cols = dot_general(x, kernel, ((3,), (3,)))
+    y = fold(cols, out[1:3], size, strides, dilation, padding, func)
     return _restore_format(y, data_format)
 
 
 def _depthwise(x, depthwise_kernel, strides, padding, data_format, dilation_rate, func):
-    kernel = as_tensor(depthwise_kernel, func)
+    """(B, oh, ow, in * multiplier) channels-last, and the data format."""
+    kernel = as_input(depthwise_kernel, func)
     if kernel.ndim != 4:
         raise ValueError(f"{func}: expected a depthwise kernel (rows, cols, in, multiplier), "
                          f"got shape {kernel.shape}")
-    x, size, strides, dilation, data_format = _prepared(
+    x, size, strides, dilation, data_format, padding = _prepared(
         x, 2, kernel.shape[:2], strides, padding, data_format, dilation_rate, func)
-    channels = x.shape[-1]
-    if kernel.shape[2] != channels:
+    channels, multiplier = x.shape[-1], kernel.shape[3]
+    if _differ(kernel.shape[2], channels):
         raise ValueError(f"{func}: the input has {channels} channels but the depthwise kernel "
                          f"of shape {kernel.shape} expects {kernel.shape[2]}")
-    p = patches(x, size, strides, dilation)  # (B, oh, ow, rows, cols, C)
-    out_shape = p.shape[:3]
-    per_channel = permute_dimensions(reshape(p, (-1, size[0] * size[1], channels)), (2, 0, 1))
-    weights = permute_dimensions(reshape(kernel, (size[0] * size[1], channels, -1)), (1, 0, 2))
-    y = matmul(per_channel, weights)  # (C, positions, multiplier): one product per channel
-    y = reshape(permute_dimensions(y, (1, 0, 2)), (*out_shape, -1))
-    return y, data_format
+    # one product per channel (a batch axis of the product): (in[, multiplier], B, oh, ow)
+    axes = ((3, 4), (0, 1)), ((5,), (2,))
+    if multiplier == 1 or sum(n is None for n in x.shape) > 1:
+        if multiplier != 1:  # the channels repeated: no reshape of unknown dims needed after
+            x = repeat_elements(x, multiplier, axis=-1)
+        kernel = reshape(kernel, (*size, kernel.shape[2] * multiplier))
+        y = dot_general(patches(x, size, strides, dilation, padding, 0.0, func), kernel, *axes)
+        return permute_dimensions(y, (1, 2, 3, 0)), data_format
+    y = dot_general(patches(x, size, strides, dilation, padding, 0.0, func), kernel, *axes)
+    y = permute_dimensions(y, (1, 2, 3, 0, 4))  # channel-major output channels, as TensorFlow
+    return reshape(y, (*(-1 if n is None else n for n in y.shape[:3]),
+                       channels * multiplier)), data_format
 
 
-@traced
 def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding="valid", data_format=None,
                      dilation_rate=(1, 1)):
     """Keras: `K.depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding='valid',
@@ -260,52 +369,54 @@ def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding="valid", data_
     return _restore_format(y, data_format)
 
 
-@traced
 def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=(1, 1), padding="valid",
                      data_format=None, dilation_rate=(1, 1)):
     """Keras: `K.separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=(1, 1),
     padding='valid', data_format=None, dilation_rate=(1, 1))`. A depthwise convolution, then
     a 1x1 convolution with `pointwise_kernel` (1, 1, in * multiplier, out)."""
-    pointwise = as_tensor(pointwise_kernel, "separable_conv2d")
+    pointwise = as_input(pointwise_kernel, "separable_conv2d")
     y, data_format = _depthwise(x, depthwise_kernel, strides, padding, data_format,
                                 dilation_rate, "separable_conv2d")
-    if pointwise.ndim != 4 or pointwise.shape[:2] != (1, 1) or pointwise.shape[2] != y.shape[-1]:
+    if pointwise.ndim != 4 or pointwise.shape[:2] != (1, 1) or \
+            _differ(pointwise.shape[2], y.shape[-1]):
         raise ValueError(f"separable_conv2d: expected a pointwise kernel (1, 1, {y.shape[-1]}, "
                          f"out), got shape {pointwise.shape}")
     return _restore_format(dot(y, reshape(pointwise, pointwise.shape[2:])), data_format)
 
 
 def _local_conv(inputs, kernel, kernel_size, strides, output_shape, data_format, rank, func):
-    kernel = as_tensor(kernel, func)
-    x, size, strides, dilation, fmt = _prepared(inputs, rank, kernel_size, strides, "valid",
-                                                data_format, 1, func)
-    p = patches(x, size, strides, dilation)  # (B, *out, *size, C)
+    kernel = as_input(kernel, func)
+    x, size, strides, dilation, fmt, _ = _prepared(inputs, rank, kernel_size, strides, "valid",
+                                                   data_format, 1, func)
+    p = patches(x, size, strides, dilation, "valid", 0.0, func)  # (B, *out, *size, C)
     out = p.shape[1:1 + rank]
     if tuple(output_shape) != out:
         raise ValueError(f"{func}: output_shape {tuple(output_shape)} does not match the "
                          f"{out} positions of kernel size {size} and strides {strides}")
     if fmt == "channels_first":  # Keras flattens channels-first patches channel-major
         p = permute_dimensions(p, (*range(1 + rank), p.ndim - 1, *range(1 + rank, p.ndim - 1)))
-    positions = int(np.prod(out))
-    rows = permute_dimensions(reshape(p, (p.shape[0], positions, -1)), (1, 0, 2))
-    if kernel.shape[:2] != (positions, rows.shape[-1]) or kernel.ndim != 3:
-        raise ValueError(f"{func}: expected a kernel of shape ({positions}, {rows.shape[-1]}, "
+    positions = math.prod(out)
+    features = None if x.shape[-1] is None else math.prod(size) * x.shape[-1]
+    if kernel.ndim != 3 or _differ(kernel.shape[0], positions) or \
+            _differ(kernel.shape[1], features):
+        raise ValueError(f"{func}: expected a kernel of shape ({positions}, {features}, "
                          f"filters), got {kernel.shape}")
-    y = permute_dimensions(matmul(rows, kernel), (1, 0, 2))  # (B, positions, filters)
-    return _restore_format(reshape(y, (p.shape[0], *out, kernel.shape[-1])), fmt)
+    batch = -1 if p.shape[0] is None else p.shape[0]
+    rows = reshape(p, (batch, positions, kernel.shape[1]))
+    y = dot_general(rows, kernel, ((2,), (1,)), ((1,), (0,)))  # (positions, B, filters)
+    y = permute_dimensions(y, (1, 0, 2))
+    return _restore_format(reshape(y, (batch, *out, kernel.shape[-1])), fmt)
 
 
-@traced
 def local_conv1d(inputs, kernel, kernel_size, strides, data_format=None):
     """Keras: `K.local_conv1d(inputs, kernel, kernel_size, strides, data_format=None)`. A 1-D
     convolution with separate weights at each output position; kernel
     (output_length, kernel_size * in, filters)."""
-    kernel = as_tensor(kernel, "local_conv1d")
+    kernel = as_input(kernel, "local_conv1d")
     return _local_conv(inputs, kernel, kernel_size, strides, (kernel.shape[0],), data_format,
                        1, "local_conv1d")
 
 
-@traced
 def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format=None):
     """Keras: `K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape,
     data_format=None)`. A 2-D convolution with separate weights at each output position;
@@ -315,48 +426,101 @@ def local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format
                        2, "local_conv2d")
 
 
-def _first_max_grad(g, y, needs, p, window_axes):
+# -- pooling ---------------------------------------------------------------------------------
+def _first_max_mask(xp, data, window_axes: tuple, dtype):
+    """1 at each window's first maximum (row-major window order), else 0: patches' shape."""
+    lead, size = data.shape[:window_axes[0]], math.prod(data.shape[window_axes[0]:-1])
+    first = data.reshape(*lead, size, data.shape[-1]).argmax(axis=-2)[..., None, :]
+    hits = xp.arange(size).reshape(size, 1) == first
+    return hits.reshape(data.shape).astype(dtype)
+
+
+def _first_max_grad(g, y, needs, p, *, window_axes):
     """TensorFlow's max-pooling gradient: each window's gradient goes whole to its first
     maximum in row-major window order (tied maxima are not shared, unlike `K.max`)."""
-    xp, data = p.device.xp, p.data
-    lead, size = data.shape[:window_axes[0]], int(np.prod(data.shape[window_axes[0]:-1]))
-    flat = data.reshape(*lead, size, data.shape[-1])
-    first = flat.argmax(axis=-2)[..., None, :]
-    hits = xp.arange(size).reshape(size, 1) == first
-    mask = Tensor(hits.reshape(data.shape).astype(g.dtype), p.device)
+    mask = Tensor(_first_max_mask(p.device.xp, p.data, window_axes, g.dtype), p.device)
+    lead = p.shape[:window_axes[0]]
     return (reshape(g, lead + (1,) * len(window_axes) + g.shape[-1:]) * mask,)
 
 
-def _window_max(p: Tensor, window_axes: tuple) -> Tensor:
-    """The maximum of each window of patches `p` (B, *out, *window, C)."""
-    data = p.data.max(axis=window_axes)
-    if p._rg:
-        return record(data, (p,), _first_max_grad, (p, window_axes))
-    return Tensor(data, p.device)
+_WINDOW_AXES = {rank: tuple(range(1 + rank, 1 + 2 * rank)) for rank in (1, 2, 3)}
+
+
+def _max_pool_impl(device, a, *, kernel, strides, dilation, padding, func):
+    windows = _patches_impl(device, a, kernel=kernel, strides=strides, dilation=dilation,
+                            padding=padding, value=-np.inf, copy=False, func=func)
+    return windows.max(axis=_WINDOW_AXES[len(kernel)])
+
+
+def _max_pool_abstract(x, *, kernel, strides, dilation, padding, func):
+    _, out = _geometry(x.shape, kernel, strides, dilation, padding, func)
+    return (x.shape[0], *out, x.shape[-1]), x.dtype
+
+
+def _max_pool_vjp(g, y, needs, x, *, kernel, strides, dilation, padding, func):
+    """The windows again (a view), each window's gradient to its first maximum, then added
+    back into place: on arrays for a first-order gradient, else with gpubk functions (which
+    record, for gradients of gradients)."""
+    if g.__class__ is Tensor and not recording():
+        device, window_axes = g.device, _WINDOW_AXES[len(kernel)]
+        with device.context():
+            windows = _patches_impl(device, x.data, kernel=kernel, strides=strides,
+                                    dilation=dilation, padding=padding, value=-np.inf,
+                                    copy=False, func=func)
+            per_window = g.data.reshape(g.shape[:-1] + (1,) * len(kernel) + g.shape[-1:]) * \
+                _first_max_mask(device.xp, windows, window_axes, g.dtype)
+            data = _fold_impl(device, per_window, spatial=x.shape[1:-1], kernel=kernel,
+                              strides=strides, dilation=dilation, padding=padding, func=func)
+        return (Tensor(data, device),)
+    p = patches(x, kernel, strides, dilation, padding, -np.inf, func)
+    (per_window,) = _first_max_grad(g, y, needs, p, window_axes=_WINDOW_AXES[len(kernel)])
+    return (fold(per_window, x.shape[1:-1], kernel, strides, dilation, padding, func),)
+
+
+# The maximum of each window of channels-last x (padded with -inf): the windows of `patches`,
+# reduced in the same primitive (max pooling is hot; the patches are never a tensor).
+max_pool_p = Primitive("max_pool")
+max_pool_p.def_impl(_max_pool_impl)
+max_pool_p.def_abstract(_max_pool_abstract)
+max_pool_p.def_vjp(_max_pool_vjp, saves=(0,))
+
+
+@functools.lru_cache(maxsize=64)
+def _same_counts(spatial: tuple, size: tuple, strides: tuple, dilation: tuple,
+                 dtype: np.dtype) -> np.ndarray:
+    """(1, *out, 1): how many real (unpadded) elements each 'same'-padded window holds."""
+    ones = np.ones((1, *spatial, 1), dtype=dtype)
+    widths, _ = _geometry(ones.shape, size, strides, dilation, "same", "pool")
+    windows = _windows(np, _pad(np, ones, widths, 0), size, strides, dilation)
+    counts = windows.sum(axis=_WINDOW_AXES[len(size)])
+    counts.setflags(write=False)
+    return counts
 
 
 def _pool(x, pool_size, strides, padding, data_format, pool_mode, rank, func):
     if pool_mode not in ("max", "avg"):
         raise ValueError(f"{func}: unknown pool_mode {pool_mode!r}; expected 'max' or 'avg'")
-    fill = -np.inf if pool_mode == "max" else 0.0
-    xp, size, strides, dilation, fmt = _prepared(x, rank, pool_size, strides, padding,
-                                                 data_format, 1, func, pad_value=fill)
-    window_axes = tuple(range(1 + rank, 1 + 2 * rank))
-    p = patches(xp, size, strides, dilation)
+    x, size, strides, dilation, fmt, padding = _prepared(x, rank, pool_size, strides, padding,
+                                                         data_format, 1, func)
     if pool_mode == "max":
-        return _restore_format(_window_max(p, window_axes), fmt)
+        return _restore_format(bind(max_pool_p, x, kernel=size, strides=strides,
+                                    dilation=dilation, padding=padding, func=func), fmt)
+    window_axes = _WINDOW_AXES[rank]
+    p = patches(x, size, strides, dilation, padding, 0.0, func)
     total = reduce_sum(p, axis=window_axes)
     if padding == "same":  # count only the real elements, as Keras (TensorFlow) does
-        x_last = _channels_last(as_tensor(x, func), fmt)
-        ones = ones_like(x_last[..., :1])
-        count_in, _, _, _, _ = _prepared(ones, rank, pool_size, strides, padding,
-                                         "channels_last", 1, func)
-        count = reduce_sum(patches(count_in, size, strides, dilation), axis=window_axes)
+        spatial = x.shape[1:-1]
+        if None in spatial:
+            ones = patches(ones_like(x[..., :1]), size, strides, dilation, padding, 0.0, func)
+            count = reduce_sum(ones, axis=window_axes)
+        else:
+            device = device_of(x)
+            count = Tensor(device.put(_same_counts(spatial, size, strides, dilation,
+                                                   np.dtype(x.dtype))), device)
         return _restore_format(total / count, fmt)
     return _restore_format(total / float(np.prod(size)), fmt)
 
 
-@traced
 def pool2d(x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool_mode="max"):
     """Keras: `K.pool2d(x, pool_size, strides=(1, 1), padding='valid', data_format=None,
     pool_mode='max')`. Max or average pooling; 'same' averages count only real elements.
@@ -364,7 +528,6 @@ def pool2d(x, pool_size, strides=(1, 1), padding="valid", data_format=None, pool
     return _pool(x, pool_size, strides, padding, data_format, pool_mode, 2, "pool2d")
 
 
-@traced
 def pool3d(x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None,
            pool_mode="max"):
     """Keras: `K.pool3d(x, pool_size, strides=(1, 1, 1), padding='valid', data_format=None,
@@ -373,6 +536,6 @@ def pool3d(x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None,
 
 
 from .creation import ones_like  # noqa: E402
-from .linalg import dot, matmul  # noqa: E402
+from .linalg import dot, dot_general  # noqa: E402
 from .reduce import sum as reduce_sum  # noqa: E402
-from .shape import pad, permute_dimensions, reshape  # noqa: E402
+from .shape import permute_dimensions, repeat_elements, reshape  # noqa: E402
