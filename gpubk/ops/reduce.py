@@ -1,15 +1,23 @@
-"""Reductions over axes: sum, mean, max, min, prod, with their backward rules."""
+"""Reductions over axes (sum, mean, max, min, prod, any, all, logsumexp), arg reductions and
+cumulative ops: declared primitives (core/primitive.py) and the Keras functions that check
+their arguments and bind them; var and std are compositions of them.
+
+A reduction's params are `axes`, a sorted tuple of non-negative axes (None: all; `()`: none),
+and `keepdims`. Integer sums and products keep their dtype (wrapping on overflow, as TF).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..autodiff import record
 from ..config import floatx
-from ..symbolic import traced
-from ..tensor import Tensor, as_tensor
-from .validate import check_axis, normalize_axes  # noqa: F401  (nn and losses import it here)
+from ..core.primitive import Primitive, as_input, bind, same_as_input
+from ..tensor import Tensor
+from .math import cast, equal, exp, sqrt
+from .shape import broadcast_to, reshape
+from .validate import check_axis, normalize_axes
 
 
+# -- shapes ----------------------------------------------------------------------------------
 def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
     """`shape` with the reduced axes set to 1 (the keepdims shape)."""
     if axes is None:
@@ -17,61 +25,100 @@ def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _reduced_shape(shape: tuple, axes: tuple | None, keepdims: bool) -> tuple:
+    """The shape of a reduction of `shape` over `axes` (unknown dims stay None)."""
+    if keepdims:
+        return _kept_shape(shape, axes)
+    if axes is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
 def _expand_to_input(g: Tensor, in_shape: tuple, axes) -> Tensor:
     """A reduction's output gradient broadcast back over the reduced axes."""
     return broadcast_to(reshape(g, _kept_shape(in_shape, axes)), in_shape)
 
 
-def _reduce(x, axis, keepdims: bool, func: str, forward, backward, save_input: bool,
-            save_output: bool = False) -> Tensor:
-    x = as_tensor(x, func)
-    axes = normalize_axes(axis, x.ndim, func)
-    data = forward(x.device.xp, x.data, axes, keepdims)
-    if x._rg:
-        saved = (x, axes) if save_input else (x.shape, axes)
-        return record(data, (x,), backward, saved, save_output)
-    return Tensor(data, x.device)
+def _check_nonempty(shape: tuple, axes, func: str) -> None:
+    """max, min, argmax, argmin and logsumexp have no value over an empty axis. Unknown (None)
+    dims pass: the evaluation checks again."""
+    reduced = shape if axes is None else [shape[i] for i in axes]
+    if 0 in reduced:  # `0 in` rather than any(): this module's `any` is K.any
+        raise ValueError(f"{func}: cannot reduce an empty tensor of shape {shape} over "
+                         f"axis {axes}; expected a non-empty reduced axis")
 
 
-def _sum_grad(g, y, needs, in_shape, axes):
-    return (_expand_to_input(g, in_shape, axes),)
+def _accumulator(dtype):
+    """The result dtype of sum, prod, cumsum, cumprod: an integer input's own, as TensorFlow
+    (NumPy would widen int32 to int64); NumPy's default integer for bool (TF's reduce_sum
+    rejects bool, so there is no TF result to follow); floats their own."""
+    return np.dtype(np.int_) if dtype.kind == "b" else dtype
 
 
-def _same_int_dtype(a):
-    """The accumulator dtype: an integer input's own, as TensorFlow (NumPy would widen int32
-    to int64); None (NumPy's choice) otherwise. Bool sums stay integer, as now: TF's
-    reduce_sum rejects bool, so there is no TF result to follow."""
-    return a.dtype if a.dtype.kind in "iu" else None
+def _reduction_abstract(x, *, axes, keepdims):
+    return _reduced_shape(x.shape, axes, keepdims), _accumulator(x.dtype)
 
 
-@traced
+def _reduction_primitive(name: str, impl, abstract=_reduction_abstract, vjp=None,
+                         saves=(), output=False) -> Primitive:
+    p = Primitive(name)
+    p.def_impl(impl)
+    p.def_abstract(abstract)
+    if vjp is not None:
+        p.def_vjp(vjp, saves=saves, output=output)
+    return p
+
+
+# -- sum, mean -------------------------------------------------------------------------------
+def _sum_impl(device, a, *, axes, keepdims):
+    return a.sum(axis=axes, keepdims=keepdims, dtype=a.dtype if a.dtype.kind in "iu" else None)
+
+
+def _sum_vjp(g, y, needs, x, *, axes, keepdims):
+    return (_expand_to_input(g, x.shape, axes),)
+
+
+sum_p = _reduction_primitive("sum", _sum_impl, vjp=_sum_vjp)
+
+
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
     of ints, or None for all). Integer inputs keep their dtype (wrapping on overflow, as TF)."""
-    return _reduce(x, axis, keepdims, "sum",
-                   lambda xp, a, axes, k: a.sum(axis=axes, keepdims=k, dtype=_same_int_dtype(a)),
-                   _sum_grad, False)
+    x = as_input(x, "sum")
+    return bind(sum_p, x, axes=normalize_axes(axis, x.ndim, "sum"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-def _mean_grad(g, y, needs, in_shape, axes):
-    count = int(np.prod([in_shape[a] for a in (axes or range(len(in_shape)))]))
-    return (_expand_to_input(g, in_shape, axes) / count,)
-
-
-def _mean_forward(xp, a, axes, keepdims):
-    if a.dtype.kind == "b":  # Keras casts bool to floatx before averaging
-        a = a.astype(floatx())
+def _mean_impl(device, a, *, axes, keepdims):
     out = a.mean(axis=axes, keepdims=keepdims)
     return out if a.dtype.kind == "f" else out.astype(a.dtype)  # integer mean stays integer
 
 
-@traced
+def _mean_vjp(g, y, needs, x, *, axes, keepdims):
+    count = 1
+    for i in range(x.ndim) if axes is None else axes:
+        count *= x.shape[i]
+    return (_expand_to_input(g, x.shape, axes) / count,)
+
+
+def _same_dtype_abstract(x, *, axes, keepdims):
+    return _reduced_shape(x.shape, axes, keepdims), x.dtype
+
+
+mean_p = _reduction_primitive("mean", _mean_impl, _same_dtype_abstract, _mean_vjp)
+
+
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.mean(x, axis=None, keepdims=False)`. Mean of the values over `axis`."""
-    return _reduce(x, axis, keepdims, "mean", _mean_forward, _mean_grad, False)
+    x = as_input(x, "mean")
+    if x.dtype.kind == "b":  # Keras casts bool to floatx before averaging
+        x = cast(x, floatx())
+    return bind(mean_p, x, axes=normalize_axes(axis, x.ndim, "mean"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-def _extremum_grad(g, y, needs, x, axes):
+# -- max, min --------------------------------------------------------------------------------
+def _extremum_vjp(g, y, needs, x, *, axes, keepdims):
     """Gradient of max/min: shared equally among the tied extrema (as TensorFlow does)."""
     kept = _kept_shape(x.shape, axes)
     hits = cast(equal(x, reshape(y, kept)), x.dtype)
@@ -79,33 +126,46 @@ def _extremum_grad(g, y, needs, x, axes):
     return (_expand_to_input(g, x.shape, axes) * share,)
 
 
-def _check_nonempty(a, axes, func: str) -> None:
-    # `0 in` rather than any(): this module's `any` is K.any
-    if a.size == 0 and (axes is None or 0 in [a.shape[i] for i in axes]):
-        raise ValueError(f"{func}: cannot reduce an empty tensor of shape {a.shape} over "
-                         f"axis {axes}; expected a non-empty reduced axis")
+def _extremum_abstract(name: str):
+    def abstract(x, *, axes, keepdims):
+        _check_nonempty(x.shape, axes, name)
+        return _same_dtype_abstract(x, axes=axes, keepdims=keepdims)
+    return abstract
 
 
-def _extremum(x, axis, keepdims: bool, func: str, reduce_array) -> Tensor:
-    """max or min, whose gradient goes to the elements equal to the result."""
-    def forward(xp, a, axes, k):
-        _check_nonempty(a, axes, func)
-        return reduce_array(a, axes, k)
-    return _reduce(x, axis, keepdims, func, forward, _extremum_grad, True, save_output=True)
+def _max_impl(device, a, *, axes, keepdims):
+    if a.size == 0:
+        _check_nonempty(a.shape, axes, "max")
+    return a.max(axis=axes, keepdims=keepdims)
 
 
-@traced
+def _min_impl(device, a, *, axes, keepdims):
+    if a.size == 0:
+        _check_nonempty(a.shape, axes, "min")
+    return a.min(axis=axes, keepdims=keepdims)
+
+
+max_p = _reduction_primitive("max", _max_impl, _extremum_abstract("max"), _extremum_vjp,
+                             saves=(0,), output=True)
+min_p = _reduction_primitive("min", _min_impl, _extremum_abstract("min"), _extremum_vjp,
+                             saves=(0,), output=True)
+
+
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
-    return _extremum(x, axis, keepdims, "max", lambda a, ax, k: a.max(axis=ax, keepdims=k))
+    x = as_input(x, "max")
+    return bind(max_p, x, axes=normalize_axes(axis, x.ndim, "max"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-@traced
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
-    return _extremum(x, axis, keepdims, "min", lambda a, ax, k: a.min(axis=ax, keepdims=k))
+    x = as_input(x, "min")
+    return bind(min_p, x, axes=normalize_axes(axis, x.ndim, "min"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
+# -- prod ------------------------------------------------------------------------------------
 def _product_of_others(xp, a, axes):
     """For each element, the product of the other elements of its reduced group.
 
@@ -122,147 +182,216 @@ def _product_of_others(xp, a, axes):
     return xp.transpose(others, np.argsort(order))
 
 
-def _product_of_others_grad(g, y, needs, *saved):
+def _product_of_others_vjp(g, y, needs, x, *, axes):
     raise NotImplementedError(
         "prod: second and higher derivatives of K.prod are not implemented")
 
 
-def _prod_grad(g, y, needs, x, axes):
-    others = record(_product_of_others(x.device.xp, x.data, axes), (x,),
-                    _product_of_others_grad)
+# prod's backward: recorded (when gradients of gradients are) so that differentiating it again
+# says it is not implemented rather than silently giving a wrong answer.
+product_of_others_p = Primitive("product_of_others")
+product_of_others_p.def_impl(lambda device, a, *, axes: _product_of_others(device.xp, a, axes))
+product_of_others_p.def_abstract(same_as_input)
+product_of_others_p.def_vjp(_product_of_others_vjp)
+
+
+def _prod_impl(device, a, *, axes, keepdims):
+    return a.prod(axis=axes, keepdims=keepdims, dtype=a.dtype if a.dtype.kind in "iu" else None)
+
+
+def _prod_vjp(g, y, needs, x, *, axes, keepdims):
+    others = bind(product_of_others_p, x, axes=axes)
     return (_expand_to_input(g, x.shape, axes) * others,)
 
 
-@traced
+prod_p = _reduction_primitive("prod", _prod_impl, vjp=_prod_vjp, saves=(0,))
+
+
 def prod(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.prod(x, axis=None, keepdims=False)`. Product of the values over `axis`.
 
     The gradient is exact with zeros among the values; it is differentiable once. Integer
     inputs keep their dtype, as in TensorFlow."""
-    return _reduce(x, axis, keepdims, "prod",
-                   lambda xp, a, axes, k: a.prod(axis=axes, keepdims=k, dtype=_same_int_dtype(a)),
-                   _prod_grad, True)
+    x = as_input(x, "prod")
+    return bind(prod_p, x, axes=normalize_axes(axis, x.ndim, "prod"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-def _float_input(x, func: str) -> Tensor:
-    """Keras casts bool input to floatx before statistics."""
-    x = as_tensor(x, func)
-    return cast(x, floatx()) if x.dtype.kind == "b" else x
-
-
+# -- var, std (compositions) -----------------------------------------------------------------
 def _variance(x, axis, keepdims: bool, func: str) -> Tensor:
-    x = _float_input(x, func)
+    x = as_input(x, func)
+    if x.dtype.kind == "b":  # Keras casts bool input to floatx before statistics
+        x = cast(x, floatx())
     axis = normalize_axes(axis, x.ndim, func)  # errors name `func`, not the inner mean
     deviation = x - mean(x, axis=axis, keepdims=True)
     return mean(deviation * deviation, axis=axis, keepdims=keepdims)
 
 
-@traced
 def var(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.var(x, axis=None, keepdims=False)`. Variance over `axis` (ddof 0)."""
     return _variance(x, axis, keepdims, "var")
 
 
-@traced
 def std(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.std(x, axis=None, keepdims=False)`. Standard deviation over `axis` (ddof 0)."""
     return sqrt(_variance(x, axis, keepdims, "std"))
 
 
-@traced
+# -- logsumexp -------------------------------------------------------------------------------
+def _logsumexp_impl(device, a, *, axes, keepdims):
+    if a.size == 0:
+        _check_nonempty(a.shape, axes, "logsumexp")
+    xp = device.xp
+    # As tf.reduce_logsumexp, a non-finite maximum is not taken out (all -inf rows give -inf,
+    # a +inf gives inf, NaN stays NaN; never inf - inf).
+    top = a.max(axis=axes, keepdims=True)
+    top = xp.where(xp.isfinite(top), top, 0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf rows
+        out = xp.log(xp.exp(a - top).sum(axis=axes, keepdims=True)) + top
+    return out if keepdims else out.reshape(_reduced_shape(a.shape, axes, False))
+
+
+def _logsumexp_abstract(x, *, axes, keepdims):
+    _check_nonempty(x.shape, axes, "logsumexp")
+    try:
+        dtype = np.exp.resolve_dtypes((x.dtype, None))[-1]
+    except TypeError:
+        raise TypeError(f"logsumexp: not defined for dtype {x.dtype.name}") from None
+    return _reduced_shape(x.shape, axes, keepdims), dtype
+
+
+def _logsumexp_vjp(g, y, needs, x, *, axes, keepdims):
+    # The gradient of TF's composition (its maximum under stop_gradient cancels): softmax of x
+    # over the axes, exp(x - y); NaN for all -inf, +inf or NaN groups, as there.
+    kept = _kept_shape(x.shape, axes)
+    return (reshape(g, kept) * exp(x - reshape(y, kept)),)
+
+
+logsumexp_p = _reduction_primitive("logsumexp", _logsumexp_impl, _logsumexp_abstract,
+                                   _logsumexp_vjp, saves=(0,), output=True)
+
+
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.logsumexp(x, axis=None, keepdims=False)`. `log(sum(exp(x)))` over `axis`,
     computed without overflow (the maximum is taken out first)."""
-    x = as_tensor(x, "logsumexp")
-    axis = normalize_axes(axis, x.ndim, "logsumexp")
-    # The maximum cancels out of the gradient. As tf.reduce_logsumexp, a non-finite maximum is
-    # not taken out (all -inf rows give -inf, a +inf gives inf, NaN stays NaN; never inf - inf).
-    top = max(x, axis=axis, keepdims=True).data
-    top = Tensor(x.device.xp.where(x.device.xp.isfinite(top), top, 0), x.device)
-    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf rows
-        out = log(sum(exp(x - top), axis=axis, keepdims=True)) + top
-    return out if keepdims else reshape(out, _drop_axes(out.shape, axis))
+    x = as_input(x, "logsumexp")
+    return bind(logsumexp_p, x, axes=normalize_axes(axis, x.ndim, "logsumexp"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-def _drop_axes(shape: tuple, axes) -> tuple:
-    return () if axes is None else tuple(n for i, n in enumerate(shape) if i not in axes)
+# -- all, any (boolean, no gradient) ---------------------------------------------------------
+def _logical_abstract(x, *, axes, keepdims):
+    return _reduced_shape(x.shape, axes, keepdims), np.dtype(bool)
 
 
-@traced
+def _all_impl(device, a, *, axes, keepdims):
+    return (a if a.dtype.kind == "b" else a.astype(bool)).all(axis=axes, keepdims=keepdims)
+
+
+def _any_impl(device, a, *, axes, keepdims):
+    return (a if a.dtype.kind == "b" else a.astype(bool)).any(axis=axes, keepdims=keepdims)
+
+
+all_p = _reduction_primitive("all", _all_impl, _logical_abstract)
+any_p = _reduction_primitive("any", _any_impl, _logical_abstract)
+
+
 def all(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.all(x, axis=None, keepdims=False)`. Logical AND over `axis` (bool)."""
-    x = as_tensor(x, "all")
-    axes = normalize_axes(axis, x.ndim, "all")
-    return Tensor(x.data.astype(bool).all(axis=axes, keepdims=keepdims), x.device)
+    x = as_input(x, "all")
+    return bind(all_p, x, axes=normalize_axes(axis, x.ndim, "all"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-@traced
 def any(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.any(x, axis=None, keepdims=False)`. Logical OR over `axis` (bool)."""
-    x = as_tensor(x, "any")
-    axes = normalize_axes(axis, x.ndim, "any")
-    return Tensor(x.data.astype(bool).any(axis=axes, keepdims=keepdims), x.device)
+    x = as_input(x, "any")
+    return bind(any_p, x, axes=normalize_axes(axis, x.ndim, "any"),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
 
 
-def _arg_axis(x, axis: int, func: str) -> tuple:
-    x = as_tensor(x, func)
+# -- argmax, argmin (int64, no gradient) -----------------------------------------------------
+_INT64 = np.dtype(np.int64)
+
+
+def _arg_primitive(name: str) -> Primitive:
+    def impl(device, a, *, axis):
+        if a.size == 0:
+            _check_nonempty(a.shape, (axis,), name)
+        out = getattr(a, name)(axis=axis)
+        return out if out.dtype is _INT64 else out.astype(_INT64)
+
+    def abstract(x, *, axis):
+        _check_nonempty(x.shape, (axis,), name)
+        return _reduced_shape(x.shape, (axis,), False), _INT64
+
+    p = Primitive(name)
+    p.def_impl(impl)
+    p.def_abstract(abstract)
+    return p
+
+
+argmax_p = _arg_primitive("argmax")
+argmin_p = _arg_primitive("argmin")
+
+
+def _apply_arg(p: Primitive, x, axis):
+    x = as_input(x, p.name)
     # Keras passes axis on to tf.argmax, whose axis=None means axis 0
-    axis = check_axis(0 if axis is None else axis, x.ndim, func)
-    _check_nonempty(x.data, (axis,), func)
-    return x, axis
+    return bind(p, x, axis=check_axis(0 if axis is None else axis, x.ndim, p.name))
 
 
-@traced
 def argmax(x, axis: int = -1) -> Tensor:
     """Keras: `K.argmax(x, axis=-1)`. Index of the maximum along `axis` (int64, no gradient)."""
-    x, axis = _arg_axis(x, axis, "argmax")
-    return Tensor(x.data.argmax(axis=axis).astype("int64"), x.device)
+    return _apply_arg(argmax_p, x, axis)
 
 
-@traced
 def argmin(x, axis: int = -1) -> Tensor:
     """Keras: `K.argmin(x, axis=-1)`. Index of the minimum along `axis` (int64, no gradient)."""
-    x, axis = _arg_axis(x, axis, "argmin")
-    return Tensor(x.data.argmin(axis=axis).astype("int64"), x.device)
+    return _apply_arg(argmin_p, x, axis)
 
 
+# -- cumsum, cumprod -------------------------------------------------------------------------
 def _reverse_cumsum(g: Tensor, axis: int) -> Tensor:
     flip = (slice(None),) * axis + (slice(None, None, -1),)
     return cumsum(g[flip], axis)[flip]
 
 
-def _cumsum_grad(g, y, needs, axis):
+def _cumsum_vjp(g, y, needs, x, *, axis):
     return (_reverse_cumsum(g, axis),)
 
 
-@traced
-def cumsum(x, axis: int = 0) -> Tensor:
-    """Keras: `K.cumsum(x, axis=0)`. Cumulative sum along `axis`."""
-    x = as_tensor(x, "cumsum")
-    axis = check_axis(axis, x.ndim, "cumsum")
-    data = x.device.xp.cumsum(x.data, axis=axis, dtype=_same_int_dtype(x.data))
-    if x._rg:
-        return record(data, (x,), _cumsum_grad, (axis,))
-    return Tensor(data, x.device)
-
-
-def _cumprod_grad(g, y, needs, x, axis):
+def _cumprod_vjp(g, y, needs, x, *, axis):
     # TensorFlow's rule: reverse-cumsum(g * y) / x (not finite where x has zeros, as in TF).
     return (_reverse_cumsum(g * y, axis) / x,)
 
 
-@traced
+def _cumulative_abstract(x, *, axis):
+    return x.shape, _accumulator(x.dtype)
+
+
+cumsum_p = Primitive("cumsum")
+cumsum_p.def_impl(lambda device, a, *, axis: a.cumsum(
+    axis=axis, dtype=a.dtype if a.dtype.kind in "iu" else None))
+cumsum_p.def_abstract(_cumulative_abstract)
+cumsum_p.def_vjp(_cumsum_vjp)
+
+cumprod_p = Primitive("cumprod")
+cumprod_p.def_impl(lambda device, a, *, axis: a.cumprod(
+    axis=axis, dtype=a.dtype if a.dtype.kind in "iu" else None))
+cumprod_p.def_abstract(_cumulative_abstract)
+cumprod_p.def_vjp(_cumprod_vjp, saves=(0,), output=True)
+
+
+def cumsum(x, axis: int = 0) -> Tensor:
+    """Keras: `K.cumsum(x, axis=0)`. Cumulative sum along `axis`."""
+    x = as_input(x, "cumsum")
+    return bind(cumsum_p, x, axis=check_axis(axis, x.ndim, "cumsum"))
+
+
 def cumprod(x, axis: int = 0) -> Tensor:
     """Keras: `K.cumprod(x, axis=0)`. Cumulative product along `axis`.
 
     Its gradient is TensorFlow's, `reverse_cumsum(g * y) / x`: not finite at zeros of x."""
-    x = as_tensor(x, "cumprod")
-    axis = check_axis(axis, x.ndim, "cumprod")
-    data = x.device.xp.cumprod(x.data, axis=axis, dtype=_same_int_dtype(x.data))
-    if x._rg:
-        return record(data, (x,), _cumprod_grad, (x, axis), save_output=True)
-    return Tensor(data, x.device)
-
-
-from .math import cast, equal, exp, log, sqrt  # noqa: E402
-from .shape import broadcast_to, reshape  # noqa: E402
+    x = as_input(x, "cumprod")
+    return bind(cumprod_p, x, axis=check_axis(axis, x.ndim, "cumprod"))
