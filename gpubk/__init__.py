@@ -3,9 +3,8 @@
 Importing gpubk initialises no CUDA and compiles nothing; the device is chosen at first use
 (`GPUBK_DEVICE=cpu|gpu|gpu:N|sim` overrides the automatic choice).
 """
-# tensor.py first: it binds its operators to ops/, which need autodiff, which needs Tensor.
-from .tensor import Tensor, Variable  # noqa: I001
-from .autodiff import GradientTape, gradients, no_grad, stop_gradient
+from .tensor import Tensor, Variable, install_operators
+from .autodiff import GradientTape, gradients, no_grad
 from .config import (
     epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format)
 from .devices import DeviceError, device, get_device
@@ -29,9 +28,9 @@ from .ops.losses import (
     binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
     categorical_focal_crossentropy, sparse_categorical_crossentropy)
 from .ops.math import (
-    abs, add, cast, clip, cos, divide, equal, exp, greater, greater_equal, less, less_equal,
-    log, maximum, minimum, multiply, negative, not_equal, pow, round, sign, sin, sqrt, square,
-    subtract, where)
+    abs, add, cast, clip, cos, divide, equal, exp, floordiv, greater, greater_equal, less,
+    less_equal, log, maximum, minimum, mod, multiply, negative, not_equal, pow, round, sign, sin,
+    sqrt, square, stop_gradient, subtract, where)
 from .ops.nn import (
     elu, hard_sigmoid, l2_normalize, log_softmax, relu, sigmoid, softmax, softplus, softsign,
     tanh)
@@ -41,16 +40,21 @@ from .ops.random import (
 from .ops.recurrent import batch_normalization, normalize_batch_in_training, rnn
 from .ops.reduce import (
     all, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std, sum, var)
+from .ops.image import resize_images, resize_volumes
 from .ops.shape import (
-    arange, batch_flatten, bias_add, concatenate, expand_dims, flatten, gather, one_hot,
-    permute_dimensions, repeat, repeat_elements, reshape, resize_images, resize_volumes,
-    reverse, spatial_2d_padding, spatial_3d_padding, squeeze, stack, temporal_padding, tile,
-    transpose)
+    arange, batch_flatten, bias_add, concatenate, expand_dims, flatten, gather, getitem, one_hot,
+    permute_dimensions, repeat, repeat_elements, reshape, reverse, spatial_2d_padding,
+    spatial_3d_padding, squeeze, stack, temporal_padding, tile, transpose)
 from .ops.state import (
     batch_get_value, batch_set_value, cast_to_floatx, eval, get_value, moving_average_update,
     print_tensor, set_value, update, update_add, update_sub)
 
 __version__ = "0.1.0"
+
+# Last, once every op exists: Python's operators on tensors and symbolic tensors.
+install_operators(add, subtract, multiply, divide, floordiv, mod, pow, matmul, negative, abs,
+                  equal, not_equal, less, less_equal, greater, greater_equal, getitem, cast)
+del floordiv, mod, getitem, install_operators  # not Keras backend functions
 
 # The public API: every name imported above (the Keras 2 backend functions and gpubk's own).
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {

@@ -224,7 +224,13 @@ def _as_source_grad(g: Tensor | None, source: Tensor) -> Tensor | None:
     """Gradients have their source's dtype (a float32 weight gets a float32 gradient)."""
     if g is None or g.dtype == source.dtype:
         return g
-    return _math.cast(g, source.dtype)
+    from .ops.math import cast  # noqa: PLC0415 (the ops are built on this module; rare path)
+    return cast(g, source.dtype)
+
+
+def _ones_like(t: Tensor) -> Tensor:
+    """The seed of a gradient: ones of the target's shape (a constant)."""
+    return Tensor(t.device.xp.ones_like(t.data), t.device)
 
 
 class _Deferred:
@@ -243,7 +249,7 @@ class _Deferred:
 
     def materialize(self) -> list:
         if self._recorded is None:
-            seeds = [_creation.ones_like(t) for t in self.targets]
+            seeds = [_ones_like(t) for t in self.targets]
             self._recorded = _backprop(self.targets, seeds, self.sources, create_graph=True)
         return self._recorded
 
@@ -270,16 +276,16 @@ def gradients(loss: Tensor, variables) -> list:
         device, or is `None` where `loss` does not depend on that variable. The gradients can
         themselves be differentiated (Hessian-vector products); that costs nothing unless used.
     """
-    single = isinstance(variables, (Tensor, symbolic.Symbol))
+    single = isinstance(variables, Tensor) or getattr(variables, "_symbolic", False)
     if not single and not isinstance(variables, (list, tuple)):
         raise TypeError(f"gradients: variables must be a tensor or a list of tensors, got "
                         f"{type(variables).__name__}")
     sources = [variables] if single else list(variables)
-    if isinstance(loss, symbolic.Symbol):  # graph mode: gradients computed when fed
+    if getattr(loss, "_symbolic", False):  # graph mode: gradients computed when fed
         from . import graph  # noqa: PLC0415 (graph imports the ops, which import this module)
         return graph.symbolic_gradients(loss, sources)
     _check_differentiable([loss, *sources], "gradients")
-    grads = _backprop([loss], [_creation.ones_like(loss)], sources, create_graph=False)
+    grads = _backprop([loss], [_ones_like(loss)], sources, create_graph=False)
     if _state.enabled:
         deferred = _Deferred([loss], sources)
         for i, g in enumerate(grads):
@@ -363,7 +369,7 @@ class GradientTape:
         source_list = [sources] if single else list(sources)
         _check_differentiable([*targets, *source_list], "GradientTape.gradient")
         if output_gradients is None:
-            seeds = [_creation.ones_like(t) for t in targets]
+            seeds = [_ones_like(t) for t in targets]
         else:
             given = output_gradients if isinstance(output_gradients, (list, tuple)) \
                 else [output_gradients]
@@ -397,22 +403,3 @@ def no_grad():
         yield
     finally:
         _state.enabled = previous
-
-
-def stop_gradient(variables):
-    """Returns `variables` (a tensor or list of tensors) cut from gradient computation."""
-    if isinstance(variables, (list, tuple)):
-        return [stop_gradient(v) for v in variables]
-    return _stop_gradient_traced(variables)
-
-
-def _stop_gradient(x) -> Tensor:
-    x = as_tensor(x, "stop_gradient")
-    return Tensor(x.data, x.device)
-
-
-# Ops import this module for `record`; these two are only needed once gradients are asked for.
-from . import symbolic  # noqa: E402
-_stop_gradient_traced = symbolic.traced(_stop_gradient)
-from .ops import creation as _creation  # noqa: E402
-from .ops import math as _math  # noqa: E402

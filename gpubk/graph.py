@@ -16,15 +16,13 @@ import numpy as np
 
 from . import devices
 from .core import trace
+from . import autodiff
+from .ops.control import switch
+from .ops.creation import zeros_like
 from .symbolic import (
-    STAND_IN_SIZES, Placeholder, Symbol, _leaves, build, filled, substitute, symbols_in)
+    STAND_IN_SIZES, Placeholder, Symbol, _leaves, build, check_feed as _check_feed,
+    filled, substitute, symbols_in, topological_symbols as _topological)
 from .tensor import Tensor, Variable
-from .traversal import topological
-
-
-def _topological(roots: list) -> list:
-    """Every symbol the roots need, each after the symbols in its arguments."""
-    return topological(roots, lambda s: reversed(symbols_in((s.args, s.kwargs))))
 
 
 class Function:
@@ -72,7 +70,7 @@ class Function:
                 raise TypeError(f"{self.name}: an update pair must start with a variable, "
                                 f"got {type(variable).__name__}")
             return _assign, (variable, value)
-        if isinstance(update, Symbol) and update.op in _UPDATE_OPS:
+        if isinstance(update, Symbol) and _updates_variable(update.op):
             return update.op, update.args
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
                         f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
@@ -162,30 +160,6 @@ def _fetch(output, values):
     return value.numpy() if isinstance(value, Tensor) else value
 
 
-def _check_feed(p: Placeholder, value, func: str) -> Tensor:
-    """A fed value as a tensor of the placeholder's dtype, or an error naming the placeholder."""
-    dev = devices.current()
-    if isinstance(value, Tensor):
-        data = value.numpy() if value.device is not dev else value.data
-    elif hasattr(value, "__cuda_array_interface__"):
-        data = dev.put(value)
-    else:
-        data = np.asarray(value)
-    if data.ndim != len(p.shape):
-        raise ValueError(f"{func}: placeholder '{p.name}' has rank {len(p.shape)} (shape "
-                         f"{p.shape}) but was fed a value of shape {data.shape}")
-    for i, (want, got) in enumerate(zip(p.shape, data.shape)):
-        if want is not None and want != got:
-            raise ValueError(f"{func}: placeholder '{p.name}' has shape {p.shape} but was fed "
-                             f"a value of shape {data.shape} (dimension {i}: {got} != {want})")
-    if not np.can_cast(data.dtype, p.dtype, casting="same_kind"):
-        raise TypeError(f"{func}: placeholder '{p.name}' is {p.dtype.name} and cannot take a "
-                        f"value of dtype {data.dtype}")
-    t = Tensor(dev.put(data.astype(p.dtype, copy=False)), dev)
-    t._rg = p.needs_grad  # a gradient is taken with respect to it
-    return t
-
-
 def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
     """Keras: `K.function(inputs, outputs, updates=None, name=None)`.
 
@@ -205,19 +179,6 @@ def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
     if kwargs:
         raise ValueError(f"function: unexpected arguments {sorted(kwargs)}")
     return Function(inputs, outputs, updates, name)
-
-
-def evaluate(symbol: Symbol, func: str) -> Tensor:
-    """A symbol whose placeholders all have defaults (the learning phase), or that depends on
-    variables only, evaluated now (the variables' current values)."""
-    if any(p.default is None for p in symbol.placeholders):
-        raise symbol.no_value_error(func)
-    values = {id(p): _check_feed(p, p.default, func) for p in symbol.placeholders}
-    with trace.evaluating():
-        for s in _topological([symbol]):
-            if not isinstance(s, Placeholder):
-                values[id(s)] = s.evaluate(values)
-    return values[id(symbol)]
 
 
 # -- symbolic gradients --------------------------------------------------------------------------
@@ -256,7 +217,7 @@ def _connected(loss: Symbol, variables: list) -> list:
     order = _topological([loss])
     if all(static) or not any(_opaque(s) for s in order):
         return static
-    if any(s.op in _SIDE_EFFECTS for s in order):
+    if any(getattr(s.op, "side_effect", None) for s in order):
         return [True] * len(variables)
     try:
         trial = _trial_gradients(loss, variables, order)
@@ -375,12 +336,6 @@ def _check_training(training, func: str) -> None:
                          f"{training!r}")
 
 
-from . import autodiff  # noqa: E402
-from .ops.control import switch  # noqa: E402
-from .ops.creation import zeros_like  # noqa: E402
-from .ops.state import (  # noqa: E402
-    moving_average_update, print_tensor, update, update_add, update_sub)
 
-_UPDATE_OPS = {getattr(f, "eager", f) for f in
-               (update, update_add, update_sub, moving_average_update)}
-_SIDE_EFFECTS = _UPDATE_OPS | {getattr(print_tensor, "eager", print_tensor)}
+def _updates_variable(op) -> bool:
+    return getattr(op, "side_effect", None) == "update"

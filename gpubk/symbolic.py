@@ -19,11 +19,13 @@ import warnings
 
 import numpy as np
 
-from . import devices
+from . import autodiff, devices
 from .config import floatx
 from .core import trace
 from .dtypes import as_dtype
+from .ops.validate import check_int
 from .tensor import Operators, SymbolicInput, Tensor, Variable
+from .traversal import topological
 
 _ids = itertools.count(1)
 STAND_IN_SIZES = (2, 3)  # what an unknown dimension becomes in each of the two stand-ins
@@ -358,5 +360,44 @@ def traced(fn=None, *, spec=None):
     return wrap(fn) if fn is not None else wrap
 
 
-from . import autodiff  # noqa: E402  (autodiff imports ops, which import this module)
-from .ops.validate import check_int  # noqa: E402
+# -- evaluation --------------------------------------------------------------------------------
+def topological_symbols(roots: list) -> list:
+    """Every symbol the roots need, each after the symbols in its arguments."""
+    return topological(roots, lambda s: reversed(symbols_in((s.args, s.kwargs))))
+
+
+def check_feed(p: Placeholder, value, func: str) -> Tensor:
+    """A fed value as a tensor of the placeholder's dtype, or an error naming the placeholder."""
+    dev = devices.current()
+    if isinstance(value, Tensor):
+        data = value.numpy() if value.device is not dev else value.data
+    elif hasattr(value, "__cuda_array_interface__"):
+        data = dev.put(value)
+    else:
+        data = np.asarray(value)
+    if data.ndim != len(p.shape):
+        raise ValueError(f"{func}: placeholder '{p.name}' has rank {len(p.shape)} (shape "
+                         f"{p.shape}) but was fed a value of shape {data.shape}")
+    for i, (want, got) in enumerate(zip(p.shape, data.shape)):
+        if want is not None and want != got:
+            raise ValueError(f"{func}: placeholder '{p.name}' has shape {p.shape} but was fed "
+                             f"a value of shape {data.shape} (dimension {i}: {got} != {want})")
+    if not np.can_cast(data.dtype, p.dtype, casting="same_kind"):
+        raise TypeError(f"{func}: placeholder '{p.name}' is {p.dtype.name} and cannot take a "
+                        f"value of dtype {data.dtype}")
+    t = Tensor(dev.put(data.astype(p.dtype, copy=False)), dev)
+    t._rg = p.needs_grad  # a gradient is taken with respect to it
+    return t
+
+
+def evaluate(symbol: Symbol, func: str) -> Tensor:
+    """A symbol whose placeholders all have defaults (the learning phase), or that depends on
+    variables only, evaluated now (the variables' current values)."""
+    if any(p.default is None for p in symbol.placeholders):
+        raise symbol.no_value_error(func)
+    values = {id(p): check_feed(p, p.default, func) for p in symbol.placeholders}
+    with trace.evaluating():
+        for s in topological_symbols([symbol]):
+            if not isinstance(s, Placeholder):
+                values[id(s)] = s.evaluate(values)
+    return values[id(symbol)]

@@ -14,41 +14,42 @@ class SymbolicInput(Exception):
 
 
 class Operators:
-    """Python's operators for tensors and symbolic tensors alike, each calling its gpubk op."""
+    """Python's operators for tensors and symbolic tensors alike, each calling its gpubk
+    function: installed by `install_operators` once the ops exist (the package does it last),
+    so that this module imports no op."""
 
     __slots__ = ()
 
-    def __add__(self, other): return add(self, other)
-    def __radd__(self, other): return add(other, self)
-    def __sub__(self, other): return subtract(self, other)
-    def __rsub__(self, other): return subtract(other, self)
-    def __mul__(self, other): return multiply(self, other)
-    def __rmul__(self, other): return multiply(other, self)
-    def __truediv__(self, other): return divide(self, other)
-    def __rtruediv__(self, other): return divide(other, self)
-    def __floordiv__(self, other): return floordiv(self, other)
-    def __rfloordiv__(self, other): return floordiv(other, self)
-    def __mod__(self, other): return mod(self, other)
-    def __rmod__(self, other): return mod(other, self)
-    def __pow__(self, other): return pow(self, other)
-    def __rpow__(self, other): return pow(other, self)
-    def __matmul__(self, other): return matmul(self, other)
-    def __rmatmul__(self, other): return matmul(other, self)
-    def __neg__(self): return negative(self)
-    def __pos__(self): return self
-    def __abs__(self): return abs(self)
-    # A tensor is never None (`None in grads`, as Keras 2's optimizers ask): TensorFlow answers
-    # False / True there too, without an elementwise comparison.
-    def __eq__(self, other): return False if other is None else equal(self, other)
-    def __ne__(self, other): return True if other is None else not_equal(self, other)
-    def __lt__(self, other): return less(self, other)
-    def __le__(self, other): return less_equal(self, other)
-    def __gt__(self, other): return greater(self, other)
-    def __ge__(self, other): return greater_equal(self, other)
-    def __getitem__(self, key): return getitem(self, key)
+    def __pos__(self):
+        return self
 
     def __hash__(self) -> int:  # identity, as for PyTorch tensors; __eq__ is elementwise
         return id(self)
+
+
+def install_operators(add, subtract, multiply, divide, floordiv, mod, pow, matmul, negative,
+                      abs, equal, not_equal, less, less_equal, greater, greater_equal,
+                      getitem, cast) -> None:
+    """Binds Python's operators to the gpubk functions, and `as_tensor`'s dtype conversion to
+    `cast` (called by `gpubk/__init__.py`, once every op exists)."""
+    global _cast
+    _cast = cast
+    binary = {"add": add, "sub": subtract, "mul": multiply, "truediv": divide,
+              "floordiv": floordiv, "mod": mod, "pow": pow, "matmul": matmul}
+    for name, fn in binary.items():
+        setattr(Operators, f"__{name}__", fn)  # x + y is add(x, y): no extra call
+        setattr(Operators, f"__r{name}__", lambda self, other, fn=fn: fn(other, self))
+    Operators.__neg__ = negative
+    Operators.__abs__ = abs
+    # A tensor is never None (`None in grads`, as Keras 2's optimizers ask): TensorFlow answers
+    # False / True there too, without an elementwise comparison.
+    Operators.__eq__ = lambda self, other: False if other is None else equal(self, other)
+    Operators.__ne__ = lambda self, other: True if other is None else not_equal(self, other)
+    Operators.__lt__ = less
+    Operators.__le__ = less_equal
+    Operators.__gt__ = greater
+    Operators.__ge__ = greater_equal
+    Operators.__getitem__ = getitem
 
 
 class Tensor(Operators):
@@ -211,6 +212,9 @@ class Variable(Tensor):
         return data.astype(self.dtype, copy=False)
 
 
+_cast = None  # K.cast, installed with the operators
+
+
 def to_array(value, dtype, func: str) -> np.ndarray:
     """Host value (scalar, list, NumPy array) as a NumPy array, or a TypeError naming `func`."""
     if isinstance(value, Tensor):
@@ -251,7 +255,7 @@ def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None
     converted on `device` (default: the current device). Python floats become floatx."""
     if isinstance(value, Tensor):
         if dtype is not None and value.dtype != as_dtype(dtype, func):
-            return cast(value, dtype)
+            return _cast(value, dtype)
         return value
     if hasattr(value, "__cuda_array_interface__"):  # a CuPy (or other GPU) array: no host trip
         return device_buffer(value, dtype, func, device, copy=False)
@@ -260,11 +264,3 @@ def as_tensor(value, func: str, dtype=None, device: devices.Device | None = None
         array = array.astype(floatx())  # Python floats and lists follow floatx, as in Keras
     dev = device or devices.current()
     return Tensor(dev.put(array), dev)
-
-
-# The operators call these; ops/ imports Tensor from here, so bind them last.
-from .ops.math import (  # noqa: E402
-    abs, add, cast, divide, equal, floordiv, greater, greater_equal, less, less_equal, mod,
-    multiply, negative, not_equal, pow, subtract)
-from .ops.linalg import matmul  # noqa: E402
-from .ops.shape import getitem  # noqa: E402

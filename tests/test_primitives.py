@@ -161,3 +161,12 @@ def test_an_op_runs_in_its_tensors_device_context():
         assert entered == [1, 1, 1]
     finally:
         backends.unregister("wrapped")
+
+
+def test_a_list_holding_symbolic_tensors_gets_a_clear_error():
+    x = K.placeholder(shape=(None, 3))
+    with pytest.raises(TypeError, match=r"sum: got a list holding symbolic tensors; expected a "
+                                        r"tensor \(join them with K.stack"):
+        K.sum([x, x])
+    np.testing.assert_allclose(K.function([x], [K.sum(K.stack([x, x]))])([np.ones((2, 3))])[0],
+                               12.0)

@@ -28,7 +28,8 @@ from typing import Callable
 import numpy as np
 
 from .. import devices
-from ..tensor import Tensor, Variable, as_tensor
+from ..autodiff import record
+from ..tensor import SymbolicInput, Tensor, Variable, as_tensor
 from . import trace
 
 
@@ -153,7 +154,11 @@ def as_input(x, func: str, dtype=None):
     (a tensor cast to `dtype` if given), anything else becomes a tensor on the current device."""
     if x.__class__ is Tensor and dtype is None or is_symbolic(x):
         return x
-    return as_tensor(x, func, dtype=dtype)
+    try:
+        return as_tensor(x, func, dtype=dtype)
+    except SymbolicInput:  # a list holding symbolic tensors
+        raise TypeError(f"{func}: got a {type(x).__name__} holding symbolic tensors; expected a "
+                        "tensor (join them with K.stack or K.concatenate first)") from None
 
 
 def device_of(x):
@@ -180,5 +185,3 @@ def broadcast_shapes(func: str, *shapes) -> tuple:
         result.append(known.pop() if known else (None if None in dims else 1))
     return tuple(result)
 
-
-from ..autodiff import record  # noqa: E402  (autodiff's rules use the ops built on this module)

@@ -9,6 +9,8 @@ from .. import symbolic
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .math import cast, where
+from .shape import reshape, stack
 from .validate import check_callable, check_int, type_name
 
 
@@ -157,7 +159,3 @@ def _fold(fn, items, initializer, func: str):
     for item in items:
         acc = fn(acc, item)
     return acc
-
-
-from .math import cast, where  # noqa: E402
-from .shape import reshape, stack  # noqa: E402

@@ -27,6 +27,10 @@ from ..autodiff import recording
 from ..config import check_data_format
 from ..core.primitive import Primitive, as_input, bind, device_of
 from ..tensor import Tensor
+from .creation import ones_like
+from .linalg import dot, dot_general
+from .reduce import sum as reduce_sum
+from .shape import permute_dimensions, repeat_elements, reshape
 from .validate import check_int
 
 
@@ -533,9 +537,3 @@ def pool3d(x, pool_size, strides=(1, 1, 1), padding="valid", data_format=None,
     """Keras: `K.pool3d(x, pool_size, strides=(1, 1, 1), padding='valid', data_format=None,
     pool_mode='max')`. As `pool2d`, over three spatial axes."""
     return _pool(x, pool_size, strides, padding, data_format, pool_mode, 3, "pool3d")
-
-
-from .creation import ones_like  # noqa: E402
-from .linalg import dot, dot_general  # noqa: E402
-from .reduce import sum as reduce_sum  # noqa: E402
-from .shape import permute_dimensions, repeat_elements, reshape  # noqa: E402

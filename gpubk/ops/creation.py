@@ -8,6 +8,7 @@ from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
+from .random import draw
 from .validate import check_number, check_shape, check_size
 
 
@@ -33,8 +34,7 @@ def variable(value, dtype=None, name: str | None = None, constraint=None) -> Var
     ```
     """
     if isinstance(value, symbolic.Symbol):  # an initial value built in graph style: its value now
-        from .. import graph  # noqa: PLC0415 (graph imports the ops)
-        value = graph.evaluate(value, "variable")
+        value = symbolic.evaluate(value, "variable")
     if hasattr(value, "__cuda_array_interface__"):  # stays on the GPU
         t = device_buffer(value, dtype or floatx(), "variable")
         return Variable(t.data, t.device, name or "Variable", constraint=constraint)
@@ -209,6 +209,3 @@ def from_dlpack(obj) -> Tensor:
             return Tensor(dev.xp.from_dlpack(obj), dev)
     raise ValueError(f"from_dlpack: {type(obj).__name__} lives on DLPack device type {kind}; "
                      "expected host (1, 3) or CUDA (2, 13) memory")
-
-
-from .random import draw  # noqa: E402

@@ -10,6 +10,10 @@ import numpy as np
 from ..config import epsilon
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .creation import ones_like, zeros_like
+from .math import exp, log, maximum, where
+from .nn import log_softmax
+from .shape import concatenate, expand_dims
 from .validate import check_int, type_name
 
 
@@ -170,9 +174,3 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     dev = as_tensor(y_pred, "ctc_decode").device
     return ([Tensor(dev.put(decoded), dev)],
             Tensor(dev.put(np.asarray(scores, dtype=probs.dtype)[:, None]), dev))
-
-
-from .creation import ones_like, zeros_like  # noqa: E402
-from .math import exp, log, maximum, where  # noqa: E402
-from .nn import log_softmax  # noqa: E402
-from .shape import concatenate, expand_dims  # noqa: E402

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.primitive import Primitive, bind, broadcast_shapes, is_symbolic
 from ..tensor import Tensor
 from .math import operands, sum_to
+from .shape import expand_dims, permute_dimensions, squeeze, swap_last_axes
 from .validate import check_int
 
 
@@ -273,4 +274,3 @@ def batch_dot(x, y, axes=None) -> Tensor:
         return expand_dims(result, 1)
     return result
 
-from .shape import expand_dims, permute_dimensions, squeeze, swap_last_axes  # noqa: E402

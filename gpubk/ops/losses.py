@@ -17,6 +17,11 @@ from ..config import epsilon
 from ..core.primitive import Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
+from .math import cast, clip, log, not_equal, pow, where
+from .nn import (
+    log_softmax, sigmoid, sigmoid_p, softmax_any_rank, softmax_p, softplus, softplus_parts)
+from .reduce import normalize_axes, sum
+from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack
 from .validate import check_number
 
 
@@ -282,10 +287,3 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
     output = clip(output, eps, 1.0 - eps)
     weighted = alpha * pow(1.0 - output, gamma) * (-target * log(output))
     return sum(weighted, axis=axis)
-
-
-from .math import cast, clip, log, not_equal, pow, where  # noqa: E402
-from .nn import (  # noqa: E402
-    log_softmax, sigmoid, sigmoid_p, softmax_any_rank, softmax_p, softplus, softplus_parts)
-from .reduce import normalize_axes, sum  # noqa: E402
-from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack  # noqa: E402

@@ -58,7 +58,7 @@ def operands(x, y, func: str) -> tuple:
     return x, _join(y, x, func)
 
 
-def _broadcast_error(func: str, x, y) -> ValueError:
+def _operands_error(func: str, x, y) -> ValueError:
     return ValueError(f"{func}: shapes {x.shape} ({x.dtype.name}) and {y.shape} "
                       f"({y.dtype.name}) do not broadcast; expected equal or size-1 dims")
 
@@ -95,18 +95,55 @@ def _apply_binary(p: Primitive, x, y):
         try:
             broadcast_shapes(p.name, x.shape, y.shape)
         except ValueError:
-            raise _broadcast_error(p.name, x, y) from None
+            raise _operands_error(p.name, x, y) from None
         raise
+
+
+# -- broadcasting and its inverse -------------------------------------------------------------
+# Every binary vjp sums its gradient back to its input's shape; broadcasting is sum_to's vjp and
+# the reverse. Both live here, below the other families, so that math imports none of them.
+def _sum_to_impl(device, a, *, shape):
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
+    if axes:
+        a = a.sum(axis=axes, keepdims=True, dtype=a.dtype)
+    return a.reshape(shape)
+
+
+def _broadcast_error(shape, target) -> ValueError:
+    return ValueError(f"broadcast_to: cannot broadcast shape {shape} to {target}")
+
+
+def _broadcast_impl(device, a, *, shape):
+    try:
+        return device.xp.broadcast_to(a, shape)
+    except ValueError:
+        raise _broadcast_error(a.shape, shape) from None
+
+
+def _broadcast_abstract(x, *, shape):
+    if len(x.shape) > len(shape) or any(
+            n is not None and n != 1 and n != m for n, m in zip(x.shape[::-1], shape[::-1])):
+        raise _broadcast_error(x.shape, shape)
+    return shape, x.dtype
+
+
+sum_to_p = Primitive("sum_to")
+sum_to_p.def_impl(_sum_to_impl)
+sum_to_p.def_abstract(lambda x, *, shape: (shape, x.dtype))
+broadcast_to_p = Primitive("broadcast_to")
+broadcast_to_p.def_impl(_broadcast_impl)
+broadcast_to_p.def_abstract(_broadcast_abstract)
+sum_to_p.def_vjp(lambda g, y, needs, x, *, shape: (bind(broadcast_to_p, g, shape=x.shape),))
+broadcast_to_p.def_vjp(lambda g, y, needs, x, *, shape: (sum_to(g, x.shape),))
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
     """Sums a broadcast gradient back to `shape` (the inverse of NumPy broadcasting)."""
     if g.shape == shape:
         return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return reshape(sum(g, axis=axes, keepdims=True), shape)
+    return bind(sum_to_p, g, shape=tuple(shape))
 
 
 # -- binary arithmetic -----------------------------------------------------------------------
@@ -367,7 +404,21 @@ def minimum(x, y) -> Tensor:
     return _apply_binary(minimum_p, x, y)
 
 
-# -- casts and selection ---------------------------------------------------------------------
+# -- casts, selection, stop_gradient ---------------------------------------------------------
+stop_gradient_p = Primitive("stop_gradient", elementwise=True)  # no vjp: nothing flows back
+stop_gradient_p.def_impl(lambda device, a: a)
+stop_gradient_p.def_abstract(same_as_input)
+
+
+def stop_gradient(variables):
+    """Keras: `K.stop_gradient(variables)`. The tensor (or each tensor of a list) cut from
+    gradient computation: the same values, no gradient flows through."""
+    if isinstance(variables, (list, tuple)):
+        return [stop_gradient(v) for v in variables]
+    return bind(stop_gradient_p, as_input(variables, "stop_gradient"))
+
+
+
 cast_p = Primitive("cast", elementwise=True)
 cast_p.def_impl(lambda device, a, *, dtype: a.astype(dtype))
 cast_p.def_abstract(lambda x, *, dtype: (x.shape, dtype))
@@ -479,5 +530,3 @@ def logical_or(x, y) -> Tensor:
     return _apply_binary(logical_or_p, x, y)
 
 
-from .reduce import sum  # noqa: E402  (reduce imports this module)
-from .shape import reshape  # noqa: E402

@@ -13,7 +13,9 @@ import math
 from .. import kernels
 from ..core.primitive import Primitive, as_input, bind, same_as_input
 from ..tensor import Tensor
-from .reduce import normalize_axes
+from .math import (
+    abs, exp, greater_equal, less, maximum, sign, sqrt, square, where, zeros_like_data)
+from .reduce import normalize_axes, sum
 from .validate import check_number
 
 
@@ -213,8 +215,3 @@ def l2_normalize(x, axis=None) -> Tensor:
     x = as_input(x, "l2_normalize")
     axes = normalize_axes(axis, x.ndim, "l2_normalize")
     return x / sqrt(maximum(sum(square(x), axis=axes, keepdims=True), 1e-12))
-
-
-from .math import (  # noqa: E402
-    abs, exp, greater_equal, less, maximum, sign, sqrt, square, where, zeros_like_data)
-from .reduce import sum  # noqa: E402

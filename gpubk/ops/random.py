@@ -18,6 +18,7 @@ from ..config import floatx
 from ..core import trace
 from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor
+from . import math as ops_math
 from .validate import (
     check_int, check_number, check_probability, check_rate, check_shape, check_size)
 
@@ -152,6 +153,3 @@ def dropout(x, level: float, noise_shape=None, seed=None) -> Tensor:
         keep = random_uniform(noise_shape, dtype=x.dtype, seed=seed)
     mask = ops_math.cast(ops_math.greater_equal(keep, level), x.dtype) * (1.0 / (1.0 - level))
     return x * mask
-
-
-from . import math as ops_math  # noqa: E402  (a module: it may be mid-import here)

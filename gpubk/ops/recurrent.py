@@ -5,6 +5,10 @@ from ..symbolic import traced
 import numpy as np
 
 from ..tensor import Tensor, as_tensor
+from .creation import zeros_like
+from .math import cast, sqrt, where
+from .reduce import mean, normalize_axes, var
+from .shape import reshape, stack, transpose
 from .validate import check_axis, check_callable, check_number, check_sequence, type_name
 
 
@@ -148,9 +152,3 @@ def rnn(step_function, inputs, initial_states, go_backwards: bool = False, mask=
         previous = output
     stacked = stack(outputs, axis=time_axis)
     return outputs[-1], stacked, states
-
-
-from .creation import zeros_like  # noqa: E402
-from .math import cast, sqrt, where  # noqa: E402
-from .reduce import mean, normalize_axes, var  # noqa: E402
-from .shape import reshape, stack, transpose  # noqa: E402

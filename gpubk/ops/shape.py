@@ -14,15 +14,20 @@ import math
 
 import numpy as np
 
+from .. import devices
 from ..autodiff import record
+from ..config import check_data_format
 from ..core.primitive import Primitive, as_input, bind, device_of, is_symbolic
 from ..devices import scatter_add
+from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import SymbolicInput, Tensor, as_tensor
-from .validate import check_axis, check_dims, check_int, check_number, check_sequence
+from .math import broadcast_to_p, sum_to
+from .validate import (
+    check_axis, check_dims, check_int, check_number, check_sequence, normalize_axes)
 
 
-def _fed(name: str, fn):
+def fed_variant(name: str, fn):
     """`fn` on the `traced` path, named `name` in graph nodes and errors: for an op whose shape
     argument is a symbolic tensor (its value, hence the result's shape, known only when fed)."""
     fn.__name__ = fn.__qualname__ = name
@@ -100,35 +105,11 @@ def reshape(x, shape) -> Tensor:
     return bind(reshape_p, x, shape=target)
 
 
-_reshape_fed = _fed("reshape", lambda x, shape: reshape(
+_reshape_fed = fed_variant("reshape", lambda x, shape: reshape(
     x, check_dims(shape, "reshape", minimum=-1)))
 
 
 # -- broadcast_to ----------------------------------------------------------------------------
-def _broadcast_error(shape, target) -> ValueError:
-    return ValueError(f"broadcast_to: cannot broadcast shape {shape} to {target}")
-
-
-def _broadcast_impl(device, a, *, shape):
-    try:
-        return device.xp.broadcast_to(a, shape)
-    except ValueError:
-        raise _broadcast_error(a.shape, shape) from None
-
-
-def _broadcast_abstract(x, *, shape):
-    if len(x.shape) > len(shape) or any(
-            n is not None and n != 1 and n != m for n, m in zip(x.shape[::-1], shape[::-1])):
-        raise _broadcast_error(x.shape, shape)
-    return shape, x.dtype
-
-
-broadcast_to_p = Primitive("broadcast_to")
-broadcast_to_p.def_impl(_broadcast_impl)
-broadcast_to_p.def_abstract(_broadcast_abstract)
-broadcast_to_p.def_vjp(lambda g, y, needs, x, *, shape: (sum_to(g, x.shape),))
-
-
 def broadcast_to(x, shape) -> Tensor:
     """Broadcasts `x` to `shape` (NumPy rules); a view, no copy."""
     x = as_input(x, "broadcast_to")
@@ -141,7 +122,7 @@ def broadcast_to(x, shape) -> Tensor:
     return bind(broadcast_to_p, x, shape=shape)
 
 
-_broadcast_to_fed = _fed("broadcast_to", lambda x, shape: broadcast_to(
+_broadcast_to_fed = fed_variant("broadcast_to", lambda x, shape: broadcast_to(
     x, check_dims(shape, "broadcast_to")))
 
 
@@ -172,7 +153,7 @@ def permute_dimensions(x, pattern) -> Tensor:
     return bind(transpose_p, x, perm=pattern)
 
 
-_permute_fed = _fed("permute_dimensions", lambda x, pattern: permute_dimensions(
+_permute_fed = fed_variant("permute_dimensions", lambda x, pattern: permute_dimensions(
     x, check_dims(pattern, "permute_dimensions", "pattern")))
 
 
@@ -272,7 +253,8 @@ def _times(n, r: int):
 def _tile_vjp(g, y, needs, x, *, reps):
     # Split each tiled axis into (repeat, original) and sum over the repeats.
     split = tuple(d for r, n in zip(reps, x.shape) for d in (r, n))
-    return (sum(reshape(g, split), axis=tuple(range(0, len(split), 2))),)
+    kept = tuple(d for n in x.shape for d in (1, n))
+    return (reshape(sum_to(reshape(g, split), kept), x.shape),)
 
 
 tile_p = Primitive("tile")
@@ -297,13 +279,14 @@ def tile(x, n) -> Tensor:
     return bind(tile_p, x, reps=reps)
 
 
-_tile_fed = _fed("tile", lambda x, n: tile(x, check_dims(n, "tile", "n")))
+_tile_fed = fed_variant("tile", lambda x, n: tile(x, check_dims(n, "tile", "n")))
 
 
 def _repeat_vjp(g, y, needs, x, *, rep, axis):
     shape = x.shape
     split = shape[:axis] + (shape[axis], rep) + shape[axis + 1:]
-    return (sum(reshape(g, split), axis=axis + 1),)
+    kept = shape[:axis] + (shape[axis], 1) + shape[axis + 1:]
+    return (reshape(sum_to(reshape(g, split), kept), shape),)
 
 
 repeat_elements_p = Primitive("repeat_elements")
@@ -577,7 +560,7 @@ def _advanced(x, key) -> Tensor:
     return Tensor(data, x.device)
 
 
-_getitem_advanced = _fed("getitem", _advanced)
+_getitem_advanced = fed_variant("getitem", _advanced)
 
 
 def _gather_impl(device, a, indices):
@@ -730,69 +713,6 @@ def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None) ->
     return _spatial_padding(x, padding, data_format, 5, "spatial_3d_padding")
 
 
-# -- resizing --------------------------------------------------------------------------------
-def _bilinear_matrix(size: int, factor: int) -> np.ndarray:
-    """Interpolation weights (out, in) for upsampling by `factor` with half-pixel centres, as
-    `tf.image.resize(..., 'bilinear')`."""
-    out = np.arange(size * factor)
-    source = np.clip((out + 0.5) / factor - 0.5, 0, size - 1)
-    low = np.floor(source).astype(int)
-    high = np.minimum(low + 1, size - 1)
-    weights = np.zeros((size * factor, size))
-    np.add.at(weights, (out, low), 1 - (source - low))
-    np.add.at(weights, (out, high), source - low)
-    return weights
-
-
-def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
-    if x.ndim != len(spatial_axes) + 2:
-        raise ValueError(f"{func}: expected a {len(spatial_axes) + 2}-D tensor, got shape "
-                         f"{x.shape}")
-    factors = [check_int(f, func, "factor", 1) for f in factors]
-    if interpolation == "nearest":
-        for axis, factor in zip(spatial_axes, factors):
-            x = repeat_elements(x, int(factor), axis)
-        return x
-    if interpolation != "bilinear":
-        raise ValueError(f"{func}: interpolation {interpolation!r} is not supported; expected "
-                         "'nearest' or 'bilinear'")
-    if any(x.shape[axis] is None for axis in spatial_axes):  # weights need the sizes
-        return _resize_fed(x, factors, spatial_axes, interpolation, func)
-    for axis, factor in zip(spatial_axes, factors):
-        weights = _bilinear_matrix(x.shape[axis], int(factor)).T.astype(x.dtype)
-        moved = list(range(x.ndim))
-        moved.append(moved.pop(axis))
-        x = permute_dimensions(dot(permute_dimensions(x, moved), weights), np.argsort(moved))
-    return x
-
-
-_resize_fed = _fed("resize", lambda x, factors, spatial_axes, interpolation, func: _resize(
-    as_tensor(x, func), factors, spatial_axes, interpolation, func))
-
-
-def resize_images(x, height_factor: int, width_factor: int, data_format,
-                  interpolation: str = "nearest") -> Tensor:
-    """Keras: `K.resize_images(x, height_factor, width_factor, data_format,
-    interpolation='nearest')`. Upsamples the two spatial axes of a 4-D tensor by integer
-    factors. 'nearest' and 'bilinear' (half-pixel centres, as `tf.image.resize`) are
-    supported; Keras's other methods raise ValueError."""
-    x = as_input(x, "resize_images")
-    axes = (2, 3) if check_data_format(data_format, "resize_images") == "channels_first" \
-        else (1, 2)
-    return _resize(x, (height_factor, width_factor), axes, interpolation, "resize_images")
-
-
-def resize_volumes(x, depth_factor: int, height_factor: int, width_factor: int,
-                   data_format) -> Tensor:
-    """Keras: `K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)`.
-    Nearest-neighbour upsampling of the three spatial axes of a 5-D tensor."""
-    x = as_input(x, "resize_volumes")
-    axes = (2, 3, 4) if check_data_format(data_format, "resize_volumes") == "channels_first" \
-        else (1, 2, 3)
-    return _resize(x, (depth_factor, height_factor, width_factor), axes, "nearest",
-                   "resize_volumes")
-
-
 def _target(shape: tuple) -> tuple:
     """A shape as a reshape target: one unknown dim becomes -1."""
     return tuple(-1 if n is None else n for n in shape)
@@ -822,9 +742,3 @@ def bias_add(x, bias, data_format=None) -> Tensor:
     return x + reshape(bias, _target((1,) + bias.shape))
 
 
-from .. import devices  # noqa: E402
-from ..config import check_data_format  # noqa: E402
-from ..dtypes import as_dtype  # noqa: E402
-from .linalg import dot  # noqa: E402
-from .math import sum_to  # noqa: E402  (math imports this module)
-from .reduce import normalize_axes, sum  # noqa: E402
