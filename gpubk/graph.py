@@ -10,12 +10,14 @@ the outputs as NumPy arrays, then applies the updates, so outputs see pre-update
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
 
 from . import devices
 from .core import trace
+from .core.primitive import Primitive, bind
 from . import autodiff
 from .ops.control import switch
 from .ops.creation import zeros_like
@@ -58,6 +60,8 @@ class Function:
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
         self._steps = [(id(s), _runner(s)) for s in self._order]
+        # Only a graph holding symbolic gradients needs the tape while it runs.
+        self._records = any(s.op is _gradients_of for s in self._order)
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]
@@ -112,7 +116,8 @@ class Function:
 
     def __call__(self, inputs=()):
         values = self._feed(inputs)
-        with trace.evaluating():
+        with trace.evaluating(), contextlib.nullcontext() if self._records else \
+                autodiff.no_grad():
             drop_after = self._drop_after
             for step, (key, run) in enumerate(self._steps):
                 values[key] = run(values)
@@ -142,6 +147,15 @@ def _runner(symbol: Symbol):
         return symbol.evaluate
     holes = [(i, id(a)) for i, a in enumerate(args) if isinstance(a, Symbol)]
     template = list(args)
+    if isinstance(op, Primitive):  # straight to bind, one call less
+        primitive, op = op, functools.partial(bind, op)
+        if len(holes) == len(args) and not kwargs and len(args) in (1, 2):
+            keys = [key for _, key in holes]
+            if len(keys) == 1:
+                (key,) = keys
+                return lambda values: bind(primitive, values[key])
+            first, second = keys
+            return lambda values: bind(primitive, values[first], values[second])
 
     def run(values):
         filled = template.copy()

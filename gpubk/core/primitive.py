@@ -116,8 +116,8 @@ def bind(p: Primitive, *inputs, **params):
             return Tensor(data, device)
     elif len(inputs) == 1:
         data = p.impl(device, first.data, **params)
-        if not first._rg:
-            return _constant(p, data, device, first)
+        if not (first._rg or p.remembers_input):
+            return Tensor(data, device)
     else:
         data = p.impl(device, *[t.data for t in inputs], **params)
     for t in inputs:

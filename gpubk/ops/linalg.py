@@ -235,6 +235,8 @@ def dot(x, y) -> Tensor:
                          f"(Keras's K.dot rejects 1-D inputs){_building('dot', x, y)}")
     if xs[-1] != ys[-2] and xs[-1] is not None and ys[-2] is not None:
         raise _inner_mismatch("dot", x, y)
+    if nx == 2 and ny == 2:  # the matrix product (a Dense layer): the simplest primitive
+        return bind(matmul_p, x, y)
     # x's last axis with y's second-to-last: the result has x's other axes, then y's
     return bind(dot_general_p, x, y, contract=((nx - 1,), (ny - 2,)), batch=_NO_BATCH)
 

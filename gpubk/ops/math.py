@@ -239,10 +239,10 @@ def pow(x, a) -> Tensor:
 
 # -- unary math ------------------------------------------------------------------------------
 def _unary_primitive(name: str, compute, vjp=None, saves=(0,), output=False) -> Primitive:
-    """An elementwise primitive of one tensor: `compute(xp, a)`; its vjp reads the input
+    """An elementwise primitive of one tensor: `compute(device, a)`; its vjp reads the input
     (`saves`), or only the output y (`output`)."""
     p = Primitive(name, elementwise=True)
-    p.def_impl(lambda device, a: compute(device.xp, a))
+    p.def_impl(compute)
     p.def_abstract(same_as_input)
     if vjp is not None:
         p.def_vjp(vjp, saves=() if output else saves, output=output)
@@ -250,25 +250,25 @@ def _unary_primitive(name: str, compute, vjp=None, saves=(0,), output=False) -> 
 
 
 def _apply_unary(p: Primitive, x):
-    return bind(p, as_input(x, p.name))
+    return bind(p, x if x.__class__ is Tensor else as_input(x, p.name))
 
 
-negative_p = _unary_primitive("negative", lambda xp, a: xp.negative(a),
+negative_p = _unary_primitive("negative", lambda device, a: device.xp.negative(a),
                               lambda g, y, needs, x: (-g,), saves=())
-abs_p = _unary_primitive("abs", lambda xp, a: xp.abs(a), lambda g, y, needs, x: (g * sign(x),))
-sign_p = _unary_primitive("sign", lambda xp, a: xp.sign(a))
-exp_p = _unary_primitive("exp", lambda xp, a: xp.exp(a), lambda g, y, needs, x: (g * y,),
+abs_p = _unary_primitive("abs", lambda device, a: device.xp.abs(a), lambda g, y, needs, x: (g * sign(x),))
+sign_p = _unary_primitive("sign", lambda device, a: device.xp.sign(a))
+exp_p = _unary_primitive("exp", lambda device, a: device.xp.exp(a), lambda g, y, needs, x: (g * y,),
                          output=True)
-log_p = _unary_primitive("log", lambda xp, a: xp.log(a), lambda g, y, needs, x: (g / x,))
+log_p = _unary_primitive("log", lambda device, a: device.xp.log(a), lambda g, y, needs, x: (g / x,))
 # Negative inputs are clipped to 0 first, as Keras does.
-sqrt_p = _unary_primitive("sqrt", lambda xp, a: xp.sqrt(xp.maximum(a, 0)),
+sqrt_p = _unary_primitive("sqrt", lambda device, a: device.xp.sqrt(device.xp.maximum(a, 0)),
                           lambda g, y, needs, x: (g / (2.0 * y),), output=True)
-square_p = _unary_primitive("square", lambda xp, a: xp.square(a),
+square_p = _unary_primitive("square", lambda device, a: device.xp.square(a),
                             lambda g, y, needs, x: (g * (2.0 * x),))
-sin_p = _unary_primitive("sin", lambda xp, a: xp.sin(a), lambda g, y, needs, x: (g * cos(x),))
-cos_p = _unary_primitive("cos", lambda xp, a: xp.cos(a),
+sin_p = _unary_primitive("sin", lambda device, a: device.xp.sin(a), lambda g, y, needs, x: (g * cos(x),))
+cos_p = _unary_primitive("cos", lambda device, a: device.xp.cos(a),
                          lambda g, y, needs, x: (-g * sin(x),))
-round_p = _unary_primitive("round", lambda xp, a: xp.round(a))
+round_p = _unary_primitive("round", lambda device, a: device.xp.round(a))
 
 
 def negative(x) -> Tensor:
