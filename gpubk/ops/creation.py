@@ -7,7 +7,9 @@ from .. import devices, symbolic
 from ..config import floatx
 from ..dtypes import as_dtype
 from ..symbolic import traced
+from ..core.primitive import as_input, bind
 from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
+from .math import full_like_p
 from .random import draw
 from .validate import check_number, check_shape, check_size
 
@@ -110,25 +112,20 @@ def eye(size, dtype=None, name: str | None = None) -> Variable:
     return _filled(_eye, size, dtype, name)
 
 
-def _filled_like(func: str, x, dtype, value) -> Tensor:
-    x = as_tensor(x, func)
-    dtype = x.dtype if dtype is None else as_dtype(dtype, func)
-    with x.device.context():
-        return Tensor(x.device.xp.full(x.shape, value, dtype=dtype), x.device)
-
-
-@traced
 def zeros_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.zeros_like(x, dtype=None, name=None)`. Zeros of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    return _filled_like("zeros_like", x, dtype, 0)
+    x = as_input(x, "zeros_like")
+    return bind(full_like_p, x, value=0,
+                dtype=x.dtype if dtype is None else as_dtype(dtype, "zeros_like"))
 
 
-@traced
 def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.ones_like(x, dtype=None, name=None)`. Ones of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    return _filled_like("ones_like", x, dtype, 1)
+    x = as_input(x, "ones_like")
+    return bind(full_like_p, x, value=1,
+                dtype=x.dtype if dtype is None else as_dtype(dtype, "ones_like"))
 
 
 def _random_variable(func: str, shape, dtype, name, seed, sample) -> Variable:

@@ -171,7 +171,6 @@ def _target_like(target, output, func: str):
     return target
 
 
-@traced
 def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     """Keras: `K.binary_crossentropy(target, output, from_logits=False)`. Elementwise.
 
@@ -180,8 +179,8 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     `K.sigmoid`): TensorFlow's `sigmoid_cross_entropy_with_logits`,
     `max(z, 0) - z * t + log(1 + exp(-|z|))`, without overflow; its gradient at z = 0 is
     `0.5 - t`."""
-    output = as_tensor(output, "binary_crossentropy")
-    target = as_tensor(target, "binary_crossentropy", dtype=output.dtype, device=output.device)
+    output = as_input(output, "binary_crossentropy")
+    target = _target_like(target, output, "binary_crossentropy")
     output, from_logits = _logits_of(output, from_logits, sigmoid_p, "binary_crossentropy")
     _float_output(output, "binary_crossentropy")
     _broadcast_shape(target, output, "binary_crossentropy")
@@ -240,17 +239,15 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     return loss if valid is None else where(valid, loss, 0.0)
 
 
-@traced
 def binary_focal_crossentropy(target, output, apply_class_balancing: bool = False,
                               alpha: float = 0.25, gamma: float = 2.0,
                               from_logits: bool = False) -> Tensor:
     """Keras: `K.binary_focal_crossentropy(target, output, apply_class_balancing=False,
     alpha=0.25, gamma=2.0, from_logits=False)`. Binary crossentropy down-weighted by
     `(1 - p_t) ** gamma`; with class balancing, weighted by alpha for positives."""
-    output = _float_output(as_tensor(output, "binary_focal_crossentropy"),
+    output = _float_output(as_input(output, "binary_focal_crossentropy"),
                            "binary_focal_crossentropy")
-    target = as_tensor(target, "binary_focal_crossentropy", dtype=output.dtype,
-                       device=output.device)
+    target = _target_like(target, output, "binary_focal_crossentropy")
     _broadcast_shape(target, output, "binary_focal_crossentropy")
     alpha = check_number(alpha, "binary_focal_crossentropy", "alpha")
     gamma = check_number(gamma, "binary_focal_crossentropy", "gamma")
@@ -262,15 +259,13 @@ def binary_focal_crossentropy(target, output, apply_class_balancing: bool = Fals
     return focal
 
 
-@traced
 def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: float = 2.0,
                                    from_logits: bool = False, axis: int = -1) -> Tensor:
     """Keras: `K.categorical_focal_crossentropy(target, output, alpha=0.25, gamma=2.0,
     from_logits=False, axis=-1)`. Categorical crossentropy with each class's term scaled by
     `alpha * (1 - p) ** gamma`; probabilities normalised and clipped as Keras 2 does."""
-    output = as_tensor(output, "categorical_focal_crossentropy")
-    target = as_tensor(target, "categorical_focal_crossentropy", dtype=output.dtype,
-                       device=output.device)
+    output = as_input(output, "categorical_focal_crossentropy")
+    target = _target_like(target, output, "categorical_focal_crossentropy")
     if target.shape != output.shape:
         raise ValueError(f"categorical_focal_crossentropy: target shape {target.shape} and "
                          f"output shape {output.shape}; expected equal shapes")

@@ -464,14 +464,25 @@ def where(condition, x, y) -> Tensor:
                          "dims") from None
 
 
+full_like_p = Primitive("full_like")  # no vjp: a constant whatever x is
+full_like_p.def_impl(lambda device, a, *, value, dtype: device.xp.full(a.shape, value, dtype))
+full_like_p.def_abstract(lambda x, *, value, dtype: (x.shape, dtype))
+
+
+def full_like(x, value, dtype=None) -> Tensor:
+    """A constant tensor of `x`'s shape filled with `value`, in `dtype` (default x's)."""
+    x = as_input(x, "full_like")
+    return bind(full_like_p, x, value=value, dtype=x.dtype if dtype is None else dtype)
+
+
 def zeros_like_data(x) -> Tensor:
     """A constant of zeros shaped like `x` (no gradient): for use inside backward rules."""
-    return Tensor(x.device.xp.zeros_like(x.data), x.device)
+    return bind(full_like_p, x, value=0, dtype=x.dtype)
 
 
 def ones_like_data(x) -> Tensor:
     """A constant of ones shaped like `x` (no gradient): for use inside backward rules."""
-    return Tensor(x.device.xp.ones_like(x.data), x.device)
+    return bind(full_like_p, x, value=1, dtype=x.dtype)
 
 
 # -- comparisons (boolean results, no gradient) ----------------------------------------------

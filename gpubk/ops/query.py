@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..symbolic import Symbol
-from ..symbolic import traced
-from ..tensor import Tensor, as_tensor
+from ..core.primitive import Primitive, as_input, bind
+from ..tensor import Tensor
 
 
 def _checked(x, func: str):
@@ -20,11 +20,15 @@ def int_shape(x) -> tuple:
     return tuple(_checked(x, "int_shape").shape)
 
 
-@traced
+shape_p = Primitive("shape")  # no vjp: an integer result
+shape_p.def_impl(lambda device, a: device.put(np.asarray(a.shape, dtype=np.int32)))
+shape_p.def_abstract(lambda x: ((len(x.shape),), np.dtype(np.int32)))
+
+
 def shape(x) -> Tensor:
-    """Keras: `K.shape(x)`. The shape as an int32 tensor (on `x`'s device)."""
-    x = as_tensor(x, "shape")
-    return Tensor(x.device.put(np.asarray(x.shape, dtype=np.int32)), x.device)
+    """Keras: `K.shape(x)`. The shape as an int32 tensor (on `x`'s device); of a symbolic
+    tensor, a node whose value is known when fed."""
+    return bind(shape_p, as_input(x, "shape"))
 
 
 def ndim(x) -> int:
