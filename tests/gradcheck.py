@@ -43,3 +43,21 @@ def check_gradients(fn, arrays, rtol=1e-5, atol=1e-7, wrt=None):
         np.testing.assert_allclose(K.eval(grads[i]), want, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
     return grads
+
+
+def check_hessian_vector_products(fn, arrays, directions, rtol=1e-5, atol=1e-7):
+    """Second derivatives of the scalar `fn(*variables)`: K.gradients of the directional first
+    derivative sum_i <grad_i, direction_i> against finite differences of it (float64; the
+    reference runs on the CPU whatever the device under test)."""
+    def directional(*values):
+        with K.device("cpu"):
+            vs = [K.variable(v, dtype="float64") for v in values]
+            grads = K.gradients(fn(*vs), vs)
+            return float(sum(np.sum(K.eval(g) * d) for g, d in zip(grads, directions)))
+
+    variables = [K.variable(a, dtype="float64") for a in arrays]
+    grads = K.gradients(fn(*variables), variables)
+    along = sum(K.sum(g * K.constant(d, dtype="float64")) for g, d in zip(grads, directions))
+    for i, got in enumerate(K.gradients(along, variables)):
+        np.testing.assert_allclose(K.eval(got), numeric_gradient(directional, arrays, i),
+                                   rtol=rtol, atol=atol)

@@ -16,7 +16,7 @@ import pytest
 import gpubk as K
 from gpubk.core.primitive import Aval, bind
 from gpubk.ops import conv, linalg
-from gradcheck import check_gradients, numeric_gradient
+from gradcheck import check_gradients, check_hessian_vector_products
 
 
 def f64(a):
@@ -275,21 +275,8 @@ def test_convolution_gradients(fn, shapes, device, rng):
 def test_second_derivatives(fn, shapes, device, rng):
     """Hessian-vector products of products, convolutions and max pooling (differentiating the
     vjps) against finite differences of the first derivative."""
-    arrays = [rng.standard_normal(s) for s in shapes]
-    directions = [rng.standard_normal(s) for s in shapes]
-
-    def directional(*values):
-        vs = [K.variable(v, dtype="float64") for v in values]
-        grads = K.gradients(fn(*vs), vs)
-        return float(sum(np.sum(K.eval(g) * d) for g, d in zip(grads, directions)))
-
-    vs = [K.variable(a, dtype="float64") for a in arrays]
-    grads = K.gradients(fn(*vs), vs)
-    gv = sum(K.sum(g * f64(d)) for g, d in zip(grads, directions))
-    hv = K.gradients(gv, vs)
-    for i, got in enumerate(hv):
-        want = numeric_gradient(directional, arrays, i)
-        np.testing.assert_allclose(K.eval(got), want, rtol=1e-5, atol=1e-7)
+    check_hessian_vector_products(fn, [rng.standard_normal(s) for s in shapes],
+                                  [rng.standard_normal(s) for s in shapes])
 
 
 def test_patches_and_fold_are_adjoint(device, rng):
