@@ -4,8 +4,9 @@ A primitive is declared once: its name, its implementation (array code given the
 holds the backend's array module; a family with hand-written kernels calls its launcher from
 there), its abstract evaluation (the output's shape and dtype from the inputs' shapes and dtypes,
 computing nothing: what a graph node needs), and its vector-Jacobian product written with gpubk
-functions, so that running it while recording gives gradients of gradients and running it on
-symbolic tensors stages the backward into the graph: one backward path.
+functions, so that running it while recording gives gradients of gradients: one backward path.
+(Run on symbolic tensors it would stage the backward into a graph; `K.gradients` of a symbolic
+loss does not do that yet: it runs the tape when the function is called.)
 
 `bind(p, *inputs, **params)` takes tensors the Keras function has already checked and converted:
 - a symbolic input (or, in graph style, a variable) stages a node, its shape from `abstract`;
