@@ -101,39 +101,55 @@ class Primitive:
 
 def bind(p: Primitive, *inputs, **params):
     """Applies primitive `p` to tensors (or symbolic tensors) `inputs`; see the module."""
+    # The hot case first: one or two plain tensors (not variables, not symbolic) on the host.
+    if len(inputs) == 2:
+        first, second = inputs
+        if first.__class__ is Tensor and second.__class__ is Tensor and \
+                first.device.xp is np:
+            device = first.device
+            data = p.impl(device, first.data, second.data, **params) if params else \
+                p.impl(device, first.data, second.data)
+            if not (first._rg or second._rg or p.remembers_input):
+                return Tensor(data, device)
+            return _output(p, data, device, inputs, params)
+    elif len(inputs) == 1:
+        first = inputs[0]
+        if first.__class__ is Tensor and first.device.xp is np:
+            device = first.device
+            data = p.impl(device, first.data, **params) if params else \
+                p.impl(device, first.data)
+            if not (first._rg or p.remembers_input):
+                return Tensor(data, device)
+            return _output(p, data, device, inputs, params)
     for t in inputs:
         if t.__class__ is not Tensor and (getattr(t, "_symbolic", False) or (
                 trace.graph_style and isinstance(t, Variable) and trace.staging())):
             return trace.stage(p, inputs, params)
-    first = inputs[0]
-    device = first.device
-    if device.xp is not np:  # allocate on the inputs' device (gpu:1 stays on gpu:1)
+    device = inputs[0].device
+    if device.xp is np:
+        data = p.impl(device, *[t.data for t in inputs], **params)
+    else:  # allocate on the inputs' device (gpu:1 stays on gpu:1)
         with device.context():
             data = p.impl(device, *[t.data for t in inputs], **params)
-    elif len(inputs) == 2:  # the common cases, without building an argument list
-        second = inputs[1]
-        data = p.impl(device, first.data, second.data, **params)
-        if not (first._rg or second._rg or p.remembers_input):
-            return Tensor(data, device)
-    elif len(inputs) == 1:
-        data = p.impl(device, first.data, **params)
-        if not (first._rg or p.remembers_input):
-            return Tensor(data, device)
-    else:
-        data = p.impl(device, *[t.data for t in inputs], **params)
+    return _output(p, data, device, inputs, params)
+
+
+def _output(p: Primitive, data, device, inputs: tuple, params: dict) -> Tensor:
+    """The output tensor, with a tape entry when an input needs a gradient (and recording is
+    on: `record` checks)."""
     for t in inputs:
         if t._rg:
             break
     else:
-        return _constant(p, data, device, first)
+        return _constant(p, data, device, inputs[0])
     if p.vjp is None or data.dtype.kind != "f":  # piecewise constant (comparisons, rounding,
-        return Tensor(data, device)                # integer results): no gradient flows
+        return _constant(p, data, device, inputs[0])  # integer results): no gradient flows
     saves = p.saves
     out = record(data, inputs, p._backward, (params, *[
         t if i in saves else Aval(t.shape, t.dtype) for i, t in enumerate(inputs)]),
         p.saves_output)
     if p.remembers_input:
-        out._logits = (p, first)
+        out._logits = (p, inputs[0])
     return out
 
 
