@@ -1,0 +1,46 @@
+"""Eager dispatch and K.function calls of two checkouts, A/B: `python bench/dispatch_ab.py BASE NEW`.
+
+BASE and NEW are repository roots (e.g. `git worktree add /tmp/base <commit>`, then link
+`/tmp/base/gpubk/kernels` to `/tmp/base/kernels` so that the checkout imports its own kernels).
+Each runs in its own process, alternating three times in one time window; the table shows the
+fastest of 7 repeats per case, in microseconds, and NEW/BASE. On a shared machine, compare the
+ratio column, not times across runs."""
+import json
+import subprocess
+import sys
+
+CODE = r'''
+import sys, timeit, json, numpy as np
+sys.path.insert(0, sys.argv[1])
+import gpubk as K
+assert K.__file__.startswith(sys.argv[1]), K.__file__
+x = K.constant(np.ones(4, np.float32)); y = K.constant(np.ones(4, np.float32))
+w = K.variable(np.ones((4, 4), np.float32))
+a = np.ones(4, np.float32); b = np.ones(4, np.float32)
+def t(f, n=50000): return min(timeit.repeat(f, number=n, repeat=7)) / n * 1e6
+out = {"numpy a+b": t(lambda: a + b), "x + y": t(lambda: x + y), "x * 2.0": t(lambda: x * 2.0),
+       "K.exp": t(lambda: K.exp(x)), "K.sum": t(lambda: K.sum(x)), "K.relu": t(lambda: K.relu(x)),
+       "K.softmax": t(lambda: K.softmax(K.reshape(x, (2, 2))), 20000),
+       "dense gradient": t(lambda: K.gradients(K.sum(K.dot(K.reshape(x, (1, 4)), w)), [w]), 5000)}
+p = K.placeholder(shape=(None, 4))
+f = K.function([p], [K.sum(K.relu(K.dot(p, w) * 2.0 + 1.0)), K.softmax(K.dot(p, w))])
+feed = [np.ones((8, 4), np.float32)]
+out["K.function call"] = t(lambda: f(feed), 5000)
+print(json.dumps(out))
+'''
+def run(root):
+    r = subprocess.run([sys.executable, "-c", CODE, root], capture_output=True, text=True, cwd="/tmp")
+    if r.returncode: print(r.stderr[-2000:]); raise SystemExit(1)
+    return json.loads(r.stdout)
+if len(sys.argv) != 3:
+    raise SystemExit(__doc__.splitlines()[0])
+base, new = sys.argv[1], sys.argv[2]
+rows = {}
+for i in range(3):
+    for name, root in (("base", base), ("new", new)):
+        for k, v in run(root).items():
+            rows.setdefault(k, {}).setdefault(name, []).append(v)
+print(f"{'case':18} {'base us':>9} {'new us':>9} {'new/base':>9}")
+for k, d in rows.items():
+    b, n = min(d["base"]), min(d["new"])
+    print(f"{k:18} {b:9.2f} {n:9.2f} {n / b:9.2f}")
