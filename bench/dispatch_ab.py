@@ -8,6 +8,7 @@ ratio column, not times across runs."""
 import json
 import subprocess
 import sys
+import tempfile
 
 CODE = r'''
 import sys, timeit, json, numpy as np
@@ -28,19 +29,29 @@ feed = [np.ones((8, 4), np.float32)]
 out["K.function call"] = t(lambda: f(feed), 5000)
 print(json.dumps(out))
 '''
-def run(root):
-    r = subprocess.run([sys.executable, "-c", CODE, root], capture_output=True, text=True, cwd="/tmp")
-    if r.returncode: print(r.stderr[-2000:]); raise SystemExit(1)
-    return json.loads(r.stdout)
-if len(sys.argv) != 3:
-    raise SystemExit(__doc__.splitlines()[0])
-base, new = sys.argv[1], sys.argv[2]
-rows = {}
-for i in range(3):
-    for name, root in (("base", base), ("new", new)):
-        for k, v in run(root).items():
-            rows.setdefault(k, {}).setdefault(name, []).append(v)
-print(f"{'case':18} {'base us':>9} {'new us':>9} {'new/base':>9}")
-for k, d in rows.items():
-    b, n = min(d["base"]), min(d["new"])
-    print(f"{k:18} {b:9.2f} {n:9.2f} {n / b:9.2f}")
+def run(root: str) -> dict:
+    """The timings of one checkout, in a process of its own (outside any checkout)."""
+    result = subprocess.run([sys.executable, "-c", CODE, root], capture_output=True, text=True,
+                            cwd=tempfile.gettempdir())
+    if result.returncode:
+        raise SystemExit(f"{root}: {result.stderr[-2000:]}")
+    return json.loads(result.stdout)
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__.splitlines()[0])
+    base, new = sys.argv[1], sys.argv[2]
+    rows = {}
+    for i in range(3):
+        for name, root in (("base", base), ("new", new)):
+            for k, v in run(root).items():
+                rows.setdefault(k, {}).setdefault(name, []).append(v)
+    print(f"{'case':18} {'base us':>9} {'new us':>9} {'new/base':>9}")
+    for k, d in rows.items():
+        b, n = min(d["base"]), min(d["new"])
+        print(f"{k:18} {b:9.2f} {n:9.2f} {n / b:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
