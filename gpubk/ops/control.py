@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from .. import symbolic
+from ..core.primitive import Primitive, as_input, bind
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
@@ -90,24 +91,34 @@ def _switch(condition, then_expression, else_expression):
     return where(condition, then_expression, else_expression)
 
 
-@traced
+def _in_top_k_impl(device, p, targets, *, k):
+    xp = device.xp
+    # A target outside [0, classes) is not in the top k (TF's in_top_k says False, no error).
+    inside = (targets >= 0) & (targets < p.shape[1])
+    chosen = p[xp.arange(p.shape[0]), xp.where(inside, targets, 0).astype("int64")]
+    better = (p > chosen[:, None]).sum(axis=1)
+    return (better < k) & xp.isfinite(chosen) & inside
+
+
+in_top_k_p = Primitive("in_top_k")  # no vjp: a boolean result
+in_top_k_p.def_impl(_in_top_k_impl)
+in_top_k_p.def_abstract(lambda p, targets, *, k: (p.shape[:1], np.dtype(bool)))
+
+
 def in_top_k(predictions, targets, k: int) -> Tensor:
     """Keras: `K.in_top_k(predictions, targets, k)`. Whether each target class is among the k
     highest predictions of its row (bool `(batch,)`); ties count in its favour, as in TF."""
-    predictions = as_tensor(predictions, "in_top_k")
-    targets = as_tensor(targets, "in_top_k", device=predictions.device)
+    predictions = as_input(predictions, "in_top_k")
+    targets = as_input(targets, "in_top_k")
     k = check_int(k, "in_top_k", "k")
-    if predictions.ndim != 2 or targets.shape != predictions.shape[:1]:
+    batch = predictions.shape[:1]
+    if predictions.ndim != 2 or targets.ndim != 1 or (
+            None not in batch + targets.shape and targets.shape != batch):
         raise ValueError(f"in_top_k: predictions of shape {predictions.shape} and targets of "
                          f"shape {targets.shape}; expected (batch, classes) and (batch,)")
     if targets.dtype.kind not in "iu":
         raise TypeError(f"in_top_k: targets must be integers, got {targets.dtype.name}")
-    xp, p = predictions.device.xp, predictions.data
-    # A target outside [0, classes) is not in the top k (TF's in_top_k says False, no error).
-    inside = (targets.data >= 0) & (targets.data < p.shape[1])
-    chosen = p[xp.arange(p.shape[0]), xp.where(inside, targets.data, 0).astype("int64")]
-    better = (p > chosen[:, None]).sum(axis=1)
-    return Tensor((better < k) & xp.isfinite(chosen) & inside, predictions.device)
+    return bind(in_top_k_p, predictions, targets, k=k)
 
 
 @traced

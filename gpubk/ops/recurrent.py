@@ -1,10 +1,11 @@
 """Normalisation and recurrence: batch_normalization, normalize_batch_in_training, rnn."""
 from __future__ import annotations
 
-from ..symbolic import traced
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..core.primitive import as_input, broadcast_shapes
+from ..symbolic import traced
+from ..tensor import as_tensor
 from .creation import zeros_like
 from .math import cast, sqrt, where
 from .reduce import mean, normalize_axes, var
@@ -12,23 +13,33 @@ from .shape import reshape, stack, transpose
 from .validate import check_axis, check_callable, check_number, check_sequence, type_name
 
 
-def _along(param, x: Tensor, axis: int):
+def _along(param, x, axis: int):
     """A 1-D per-channel parameter shaped to broadcast along `axis` of x (others as given)."""
-    if param is None or not isinstance(param, Tensor) or param.ndim != 1 or x.ndim < 2:
+    if param is None or param.ndim != 1 or x.ndim < 2:
         return param
     axis %= x.ndim
     if axis == x.ndim - 1:
         return param
-    return reshape(param, (1,) * axis + (param.shape[0],) + (1,) * (x.ndim - axis - 1))
+    return reshape(param, (1,) * axis + (-1,) + (1,) * (x.ndim - axis - 1))
 
 
-@traced
+def _target(shape: tuple) -> tuple:
+    """A shape as a reshape target: an unknown dimension becomes -1."""
+    return tuple(-1 if n is None else n for n in shape)
+
+
+def _like(value, x, func: str):
+    """A parameter as a tensor (or symbolic tensor) in x's dtype."""
+    value = as_input(value, func)
+    return value if value.dtype == x.dtype else cast(value, x.dtype)
+
+
 def batch_normalization(x, mean, var, beta, gamma, axis: int = -1, epsilon: float = 1e-3):
     """Keras: `K.batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon=0.001)`.
     `(x - mean) / sqrt(var + epsilon) * gamma + beta`; 1-D parameters apply along `axis`
     (the channel axis), others broadcast as given. `beta` or `gamma` may be None."""
     func = "batch_normalization"
-    x = as_tensor(x, func)
+    x = as_input(x, func)
     axis = check_axis(axis, x.ndim, func)
     epsilon = check_number(epsilon, func, "epsilon", 0.0)
     params = {}
@@ -36,13 +47,12 @@ def batch_normalization(x, mean, var, beta, gamma, axis: int = -1, epsilon: floa
         if p is None and name in ("mean", "var"):
             raise TypeError(f"{func}: {name} must be a tensor, got None")
         if p is not None:
-            params[name] = _along(as_tensor(p, func, dtype=x.dtype), x, axis)
+            given = _like(p, x, func)
+            params[name] = _along(given, x, axis)
             try:
-                np.broadcast_shapes(params[name].shape, x.shape)
+                broadcast_shapes(func, params[name].shape, x.shape)
             except ValueError:
-                raise ValueError(f"{func}: {name} of shape {tuple(np.shape(p))} does not fit x "
-                                 f"of shape {x.shape} (axis {axis}); expected "
-                                 f"({x.shape[axis]},) or a shape that broadcasts") from None
+                raise _misfit(func, name, given, x, axis) from None
     y = (x - params["mean"]) / sqrt(params["var"] + epsilon)
     if "gamma" in params:
         y = y * params["gamma"]
@@ -51,34 +61,38 @@ def batch_normalization(x, mean, var, beta, gamma, axis: int = -1, epsilon: floa
     return y
 
 
-@traced
+def _misfit(func: str, name: str, p, x, axis: int) -> ValueError:
+    return ValueError(f"{func}: {name} of shape {tuple(p.shape)} does not fit x of shape "
+                      f"{x.shape} (axis {axis}); expected ({x.shape[axis]},) or a shape that "
+                      "broadcasts")
+
+
 def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float = 1e-3):
     """Keras: `K.normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon=0.001)`.
     Normalises x with the mean and variance over `reduction_axes`; returns
     (normalized, mean, variance), mean and variance without the reduced axes."""
     func = "normalize_batch_in_training"
-    x = as_tensor(x, func)
+    x = as_input(x, func)
     if reduction_axes is None:  # Keras needs the list (None would mean "all" to NumPy)
         raise TypeError(f"{func}: reduction_axes must be a list of ints, got None")
     axes = normalize_axes(reduction_axes, x.ndim, func, "reduction_axes")
-    remaining_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    remaining = tuple(n for i, n in enumerate(x.shape) if i not in axes)
     for name, p in (("gamma", gamma), ("beta", beta)):
         shape = () if p is None else tuple(np.shape(p))  # a placeholder's may have None
-        if p is not None and None not in shape and \
-                int(np.prod(shape)) != int(np.prod(remaining_shape)):
-            raise ValueError(f"{func}: {name} of shape {tuple(np.shape(p))} does not fit x of "
-                             f"shape {x.shape} reduced over {axes}; expected {remaining_shape}")
+        if p is not None and None not in shape + remaining and \
+                int(np.prod(shape)) != int(np.prod(remaining)):
+            raise ValueError(f"{func}: {name} of shape {shape} does not fit x of shape "
+                             f"{x.shape} reduced over {axes}; expected {remaining}")
     mean_kept = mean(x, axis=axes, keepdims=True)
     var_kept = var(x, axis=axes, keepdims=True)
-    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    kept = _target(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
 
     def broadcast(p):
-        return None if p is None else reshape(as_tensor(p, "normalize_batch_in_training",
-                                                        dtype=x.dtype), kept)
+        return None if p is None else reshape(_like(p, x, func), kept)
     normalized = batch_normalization(x, mean_kept, var_kept, broadcast(beta), broadcast(gamma),
                                      epsilon=epsilon)
-    remaining = tuple(n for i, n in enumerate(x.shape) if i not in axes)
-    return normalized, reshape(mean_kept, remaining), reshape(var_kept, remaining)
+    return normalized, reshape(mean_kept, _target(remaining)), reshape(var_kept,
+                                                                       _target(remaining))
 
 
 @traced
