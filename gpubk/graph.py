@@ -22,8 +22,8 @@ from . import autodiff
 from .ops.control import switch
 from .ops.creation import zeros_like
 from .symbolic import (
-    STAND_IN_SIZES, Placeholder, Symbol, _leaves, build, check_feed as _check_feed,
-    filled, substitute, symbols_in, topological_symbols as _topological)
+    STAND_IN_SIZES, Placeholder, Symbol, build, check_feed as _check_feed, filled, leaves,
+    substitute, symbols_in, topological_symbols as _topological)
 from .tensor import Tensor, Variable
 
 
@@ -209,7 +209,7 @@ def _pick(items, index: int, source):
 
 def _depends_on(symbol: Symbol, target) -> bool:
     for s in _topological([symbol]):
-        if s is target or any(a is target for a in _leaves((s.args, s.kwargs))):
+        if s is target or any(a is target for a in leaves((s.args, s.kwargs))):
             return True
     return False
 
@@ -218,7 +218,7 @@ def _opaque(symbol: Symbol) -> bool:
     """Whether an op takes a function (K.rnn's step, K.map_fn's fn) whose closure may hold
     variables that no argument shows (the weights of a Keras RNN cell)."""
     return any(callable(a) and not isinstance(a, (type, Symbol, Tensor))
-               for a in _leaves((symbol.args, symbol.kwargs)))
+               for a in leaves((symbol.args, symbol.kwargs)))
 
 
 def _connected(loss: Symbol, variables: list) -> list:

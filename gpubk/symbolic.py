@@ -156,15 +156,18 @@ def placeholder(shape=None, ndim: int | None = None, dtype=None, sparse: bool = 
 
 
 # -- building ------------------------------------------------------------------------------------
-def has_variable(obj) -> bool:
-    """Whether a variable is among `obj`'s leaves (lists, tuples, dicts too)."""
-    if isinstance(obj, Variable):
-        return True
+def leaves(obj) -> list:
+    """The leaves of a (nested) structure of lists, tuples and dicts, in order."""
     if isinstance(obj, (list, tuple)):
-        return any(has_variable(o) for o in obj)
+        return [x for o in obj for x in leaves(o)]
     if isinstance(obj, dict):
-        return any(has_variable(o) for o in obj.values())
-    return False
+        return [x for o in obj.values() for x in leaves(o)]
+    return [obj]
+
+
+def has_variable(obj) -> bool:
+    """Whether a variable is among `obj`'s leaves."""
+    return any(isinstance(x, Variable) for x in leaves(obj))
 
 
 def substitute(obj, values: dict):
@@ -179,14 +182,8 @@ def substitute(obj, values: dict):
 
 
 def symbols_in(obj) -> list:
-    """The symbols inside `obj` (lists, tuples, dicts too), in order."""
-    if isinstance(obj, Symbol):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [s for o in obj for s in symbols_in(o)]
-    if isinstance(obj, dict):
-        return [s for o in obj.values() for s in symbols_in(o)]
-    return []
+    """The symbols among `obj`'s leaves, in order."""
+    return [x for x in leaves(obj) if isinstance(x, Symbol)]
 
 
 def _run(op, args, kwargs, size: int):
@@ -228,21 +225,13 @@ def _candidate_sizes(args, kwargs) -> list:
     """Sizes worth trying for the unknown dimensions: those of the op's other arguments, and
     those its symbolic arguments were built with."""
     sizes = set()
-    for leaf in _leaves((args, kwargs)):
+    for leaf in leaves((args, kwargs)):
         shape = getattr(leaf, "shape", None)
         if isinstance(shape, tuple):
             sizes.update(n for n in shape if isinstance(n, int) and n > 1)
         if isinstance(leaf, Symbol):
             sizes.update(k for k, v in leaf._stand_ins.items() if not isinstance(v, Exception))
     return sorted(sizes - set(STAND_IN_SIZES))[:8]
-
-
-def _leaves(obj) -> list:
-    if isinstance(obj, (list, tuple)):
-        return [x for o in obj for x in _leaves(o)]
-    if isinstance(obj, dict):
-        return [x for o in obj.values() for x in _leaves(o)]
-    return [obj]
 
 
 def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
