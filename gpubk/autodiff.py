@@ -230,7 +230,8 @@ def _as_source_grad(g: Tensor | None, source: Tensor) -> Tensor | None:
 
 def _ones_like(t: Tensor) -> Tensor:
     """The seed of a gradient: ones of the target's shape (a constant)."""
-    return Tensor(t.device.xp.ones_like(t.data), t.device)
+    with t.device.context():  # CuPy's *_like allocate on the current device, not the input's
+        return Tensor(t.device.xp.ones_like(t.data), t.device)
 
 
 class _Deferred:
@@ -281,7 +282,7 @@ def gradients(loss: Tensor, variables) -> list:
         raise TypeError(f"gradients: variables must be a tensor or a list of tensors, got "
                         f"{type(variables).__name__}")
     sources = [variables] if single else list(variables)
-    if getattr(loss, "_symbolic", False):  # graph mode: gradients computed when fed
+    if getattr(loss, "_symbolic", False):  # graph style: gradients computed when fed
         from . import graph  # noqa: PLC0415 (graph imports the ops, which import this module)
         return graph.symbolic_gradients(loss, sources)
     _check_differentiable([loss, *sources], "gradients")

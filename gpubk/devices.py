@@ -20,7 +20,7 @@ from .backends import DeviceError
 from .backends import numpy as _numpy_backend
 
 __all__ = ["CPU", "Device", "DeviceError", "current", "default_device", "default_device_reason",
-           "device", "get_device", "parse", "scatter_add"]
+           "device", "get_device", "parse"]
 
 
 class Device:
@@ -30,15 +30,12 @@ class Device:
 
     `Device(kind, index, backend)` opens device `index` of `backend` (a backend module, see
     `gpubk.backends`), raising DeviceError if it cannot be used; `parse(name)` makes each
-    device once. (Given an array module instead of a backend, e.g. `Device("gpu", 7, np)`, it
-    makes a device of that name on NumPy's or CuPy's backend without checking: for tests.)"""
+    device once."""
 
     __slots__ = ("name", "kind", "index", "xp", "cuda_kernels", "backend")
 
     def __init__(self, kind: str, index: int, backend, xp=None) -> None:
-        if not hasattr(backend, "open"):  # an array module itself
-            xp, backend = backend, (_numpy_backend if backend is np else backends.get("gpu"))
-        elif xp is None:
+        if xp is None:
             xp = backend.open(index)
         self.kind = kind
         self.index = index
@@ -88,27 +85,7 @@ class _ThreadDevices(threading.local):
 _local = _ThreadDevices()
 
 
-def _to_host(array) -> np.ndarray:
-    """Any buffer (NumPy, CuPy, array-like) as a NumPy array."""
-    get = getattr(array, "get", None)  # CuPy arrays copy to the host with .get()
-    return get() if get is not None else np.asarray(array)
-
-
-def scatter_add(array, key, values) -> None:
-    """`array[key] += values` where repeated indices in `key` accumulate (NumPy or CuPy)."""
-    if isinstance(array, np.ndarray):
-        np.add.at(array, key, values)
-    else:
-        _backend_of(array).scatter_add(array, key, values)
-
-
-def _backend_of(array):
-    """The backend whose array module `array` belongs to (of the devices made so far)."""
-    for dev in list(_devices.values()):
-        xp = dev.xp
-        if xp is not np and isinstance(array, getattr(xp, "ndarray", ())):
-            return dev.backend
-    raise TypeError(f"no device holds arrays of type {type(array).__name__}")
+_to_host = _numpy_backend.to_host  # any buffer (NumPy, CuPy, array-like) as a NumPy array
 
 
 def _open(kind: str, index: int) -> Device:
@@ -124,11 +101,6 @@ def _open(kind: str, index: int) -> Device:
 def _gpu(index: int) -> Device:
     """Returns the Device for CUDA device `index`, or raises DeviceError saying why there is none."""
     return _open("gpu", index)
-
-
-def _simulator() -> Device:
-    """The `sim` device; Numba's CUDA simulator must be chosen before numba.cuda is imported."""
-    return _open("sim", 0)
 
 
 def _expected() -> str:

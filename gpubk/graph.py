@@ -1,11 +1,11 @@
-"""Graph mode: `K.function` evaluates symbolic tensors with fed values; `K.gradients` of a
+"""Graph style: `K.function` evaluates symbolic tensors with fed values; `K.gradients` of a
 symbolic loss gives symbolic gradients; the learning phase is a placeholder that can be fed.
 
 A function is prepared once: the symbols its outputs and updates need, in topological order,
 and after which step each intermediate can be dropped. Each call feeds the placeholders,
-evaluates the symbols eagerly in that order (the eager ops record what gradients need), returns
-the outputs as NumPy arrays, then applies the updates, so outputs see pre-update values (Keras
-2's graph-mode contract).
+evaluates the symbols eagerly in that order (recording on the tape only when the graph holds
+symbolic gradients, which run it), returns the outputs as NumPy arrays, then applies the
+updates, so outputs see pre-update values (Keras 2's graph-mode contract).
 """
 from __future__ import annotations
 
@@ -321,7 +321,7 @@ def _phase_scope(value: int):
 def in_train_phase(x, alt, training=None):
     """Keras: `K.in_train_phase(x, alt, training=None)`. `x` in the training phase, else `alt`
     (callables are called only when chosen). With `training=None`, the learning phase decides:
-    a fixed phase, or, in graph mode, the fed learning-phase placeholder (eagerly, test)."""
+    a fixed phase, or, in graph style, the fed learning-phase placeholder (eagerly, test)."""
     _check_training(training, "in_train_phase")
     if training is None:
         training = learning_phase()

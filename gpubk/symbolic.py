@@ -4,10 +4,11 @@ Graph style (core/trace.py) starts with the first placeholder and ends with `K.c
 in it, an op given a variable builds a node too, which reads the variable's value each time it is
 evaluated (TensorFlow 1's semantics).
 
-An op given a symbolic input does not compute: its `traced` wrapper records the op and its
-arguments in a `Symbol`, whose static shape and dtype are inferred by running the op on small
-stand-in values: every unknown dimension 2 in one, 3 in another; the dimensions that differ are
-unknown. If neither runs, the sizes found among the op's other arguments are tried too (a batch
+An op given a symbolic input does not compute: it returns a `Symbol`, a node holding the op and
+its arguments. A declared primitive's node gets its shape and dtype from the primitive's abstract
+evaluation (`bind` stages it through `_stage_primitive`). The ops not yet declared (their
+`traced` wrapper) learn theirs by running on small stand-in values: every unknown dimension 2
+in one, 3 in another; the dimensions that differ are unknown. If neither runs, the sizes found among the op's other arguments are tried too (a batch
 of constants fixes the batch size); an op that fails with all of them has a certain shape error,
 raised now. `K.function` (graph.py) evaluates symbols with fed values.
 """
@@ -294,13 +295,14 @@ def _structured(op, args, kwargs, name: str, results: dict, placeholders: tuple,
     """A structured result (rnn, ctc_decode): a node for the call, and one picking each tensor
     (its shape declared by `shape_of(path)`, or inferred from the stand-in results)."""
     call = Symbol(op, args, kwargs, (), np.dtype(object), name, results, placeholders)
-    leaves = {size: dict(_tensor_paths(value, op)) for size, value in results.items()}
-    if any(parts.keys() != leaves[next(iter(leaves))].keys() for parts in leaves.values()):
+    parts_by_size = {size: dict(_tensor_paths(value, op)) for size, value in results.items()}
+    first_parts = next(iter(parts_by_size.values()))
+    if any(parts.keys() != first_parts.keys() for parts in parts_by_size.values()):
         raise ValueError(f"{op.__name__}: the structure of its result depends on unknown "
                          "dimensions")
 
     def node(path):
-        stand_ins = {size: parts[path] for size, parts in leaves.items()}
+        stand_ins = {size: parts[path] for size, parts in parts_by_size.items()}
         shape = _joint_shape(op, stand_ins) if shape_of is None else shape_of(path)
         return Symbol(pick, (call, path), {}, shape, stand_ins[next(iter(stand_ins))].dtype,
                       f"{name}{list(path)}", stand_ins, placeholders)

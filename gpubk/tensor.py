@@ -104,7 +104,7 @@ class Tensor(Operators):
 
     def numpy(self) -> np.ndarray:
         """Returns the value as a NumPy array (a copy from the GPU; the buffer itself on cpu)."""
-        return devices._to_host(self.data)
+        return self.device.to_host(self.data)
 
     def __dlpack__(self, **kwargs):
         """This tensor's buffer itself (zero-copy) for `np.from_dlpack`, `torch.from_dlpack`,

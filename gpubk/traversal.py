@@ -1,4 +1,4 @@
-"""Graph traversal shared by the tape (autodiff.py) and by graph mode (graph.py)."""
+"""Graph traversal shared by the tape (autodiff.py) and by graph nodes (symbolic.py, graph.py)."""
 from __future__ import annotations
 
 from typing import Callable, Iterable

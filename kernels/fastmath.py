@@ -9,9 +9,9 @@ tests/test_fastmath.py checks the bounds over the whole range: `exp` within 1.03
 included; `log` within 1 ulp in float32 (float64 log calls libm); `log1p` and `expm1`, built on
 them, within 2.5 ulp in float32 and 2 ulp in float64.
 
-`maximum` (NaN propagates) and `maxnum` (NaN dropped) are `llvm.maximum`/`llvm.maxnum`, which
-vectorise in reductions where Python's `max()` does not; `clamp` keeps NaN where `min(max())`
-would lose it.
+`maximum` (NaN propagates) is `llvm.maximum`, which vectorises in reductions where Python's
+`max()` does not; `clamp` (the formulas' one, compiled here) keeps NaN where `min(max())` would
+lose it.
 
 Nothing here is compiled at import: each function compiles inside the kernel that calls it.
 """
@@ -24,6 +24,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from . import formulas
 
 # Flags for kernels that reduce: reassociation lets sums and maxima vectorise; no flag assumes
 # the absence of inf or NaN, so those still propagate.
@@ -98,8 +100,7 @@ def _llvm_binary(name: str):
     return call
 
 
-maxnum = _llvm_binary("maxnum")  # max(a, b), NaN dropped: maxnum(NaN, 1) = 1
-maximum = _llvm_binary("maximum")  # max(a, b), NaN propagated; both vectorise in reductions
+maximum = _llvm_binary("maximum")  # max(a, b), NaN propagated; vectorises in reductions
 
 
 @njit(inline="always", fastmath=REDUCE_FLAGS)
@@ -111,12 +112,9 @@ def row_max(row):
     return m
 
 
-@njit(inline="always")
-def clamp(x, low, high):
-    """x clipped to [low, high], NaN staying NaN as with np.clip (min(max()) can drop it).
-    Plain comparisons, so the CUDA kernels share it (launch.clamp): the same result compiled
-    and under the simulator."""
-    return low if x < low else (high if x > high else x)
+# x clipped to [low, high], NaN staying NaN: one body for the CPU twins, the CUDA kernels
+# (cuda/blocks.py) and the generated activations (formulas.py).
+clamp = njit(inline="always")(formulas.clamp)
 
 
 # The range reduction: x = n * ln 2 + r with n = round(x / ln 2), computed as (x / ln 2 + S) - S

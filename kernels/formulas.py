@@ -80,8 +80,8 @@ class Formula:
 
 # -- helpers ---------------------------------------------------------------------------------------
 def clamp(x, low, high):
-    """x clipped to [low, high], NaN staying NaN as with np.clip (min(max()) can drop it); the
-    body of fastmath.clamp."""
+    """x clipped to [low, high], NaN staying NaN as with np.clip (min(max()) can drop it); also
+    compiled as fastmath.clamp (CPU kernels) and cuda/blocks.clamp (CUDA kernels)."""
     return low if x < low else (high if x > high else x)
 
 
@@ -168,11 +168,9 @@ def softsign_backward(v, g):
     return g / (d * d)
 
 
-_RELU_PARAMS = ("alpha", "low", "high", "threshold", "top_open")
-
 # In the order of the op codes of `elementwise` (RELU = 0 ... SOFTSIGN = 6).
 ACTIVATIONS = (
-    Formula("relu", relu_forward, relu_backward, _RELU_PARAMS),
+    Formula("relu", relu_forward, relu_backward, PARAM_NAMES),
     Formula("sigmoid", sigmoid_forward, sigmoid_backward, uses_output=True),
     Formula("hard_sigmoid", hard_sigmoid_forward, hard_sigmoid_backward),
     Formula("tanh", tanh_forward, tanh_backward, uses_output=True),

@@ -199,7 +199,8 @@ def test_device_error_is_one_class():
 
 def test_scatter_add_accumulates_repeats():
     a = np.zeros(3)
-    devices.scatter_add(a, np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]))
+    K.ops.creation.devices.CPU.backend.scatter_add(a, np.array([0, 2, 0]),
+                                                   np.array([1.0, 2.0, 3.0]))
     assert a.tolist() == [4.0, 0.0, 2.0]
     b = np.zeros(3)
     backends.get("cpu").scatter_add(b, np.array([1, 1]), np.array([1.0, 1.0]))

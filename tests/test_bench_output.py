@@ -47,6 +47,7 @@ def _overlap(a, b) -> float:
 
 
 def test_plot_titles_do_not_overlap_and_single_sizes_use_linear_axes():
+    pytest.importorskip("matplotlib", reason="the plot needs matplotlib (the 'bench' extra)")
     harness.load_builtin_cases()
     rows = [row(name, str(size), impl, unit=f"{spec.unit}/s")
             for name, spec in harness.CASES.items() for size in spec.quick_sizes

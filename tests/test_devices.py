@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gpubk as K
-from gpubk import devices
+from gpubk import backends, devices
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
@@ -37,7 +37,7 @@ def test_asking_for_a_missing_gpu_says_why():
 
 
 def test_mixing_devices_is_an_error_not_a_silent_copy():
-    other = devices.Device("gpu", 7, np)  # a second device backed by NumPy, for the check only
+    other = devices.Device("gpu", 7, backends.get("cpu"))  # a second device backed by NumPy
     x = K.constant([1.0, 2.0])
     y = K.Tensor(np.array([1.0, 2.0], np.float32), other)
     with pytest.raises(ValueError, match="different devices"):

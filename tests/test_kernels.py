@@ -131,9 +131,10 @@ def test_kernels_write_every_element(target, rng):
         cuda_xent._probs_backward_cuda[grid, threads](ts, np.abs(x) + 0.1, gs, outs[3], low, high)
         cuda_xent._logits_forward_cuda[grid, threads](ts, xs, outs[4])
         cuda_xent._probs_forward_cuda[grid, threads](ts, np.abs(x) + 0.1, outs[5], low, high)
+        outs.append(target.put(full.copy()))  # its own buffer: an element it skips stays NaN
         cuda_elementwise.sigmoid_forward[2, 32](
-            x.reshape(-1), outs[0].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
-                                                                          x.dtype))
+            x.reshape(-1), outs[-1].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
+                                                                           x.dtype))
     else:
         outs = [full.copy() for _ in range(4)] + [rows.copy() for _ in range(2)]
         softmax._forward_cpu(x, outs[0], False)
@@ -142,9 +143,10 @@ def test_kernels_write_every_element(target, rng):
         crossentropy._probs_backward_cpu(t, np.abs(x) + 0.1, g, outs[3], 1e-7, 1 - 1e-7)
         crossentropy._logits_forward_cpu(t, x, outs[4])
         crossentropy._probs_forward_cpu(t, np.abs(x) + 0.1, outs[5], 1e-7, 1 - 1e-7)
+        outs.append(full.copy())  # its own buffer: an element it skips stays NaN
         elementwise.cpu_twin(elementwise.SIGMOID, "forward")(
-            x.reshape(-1), outs[0].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
-                                                                          x.dtype))
+            x.reshape(-1), outs[-1].reshape(-1), elementwise.kernel_params(elementwise.SIGMOID,
+                                                                           x.dtype))
     for out in outs:
         assert not np.isnan(host(out)).any()
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gpubk as K
+from conftest import GPU, SIM
 from gpubk.kernels import launch
 
 NAN, INF = np.nan, np.inf
@@ -40,11 +41,11 @@ ACTIVATIONS = {
 }
 
 
-@pytest.fixture(params=["numpy", "twin", "sim"])
+@pytest.fixture(params=["numpy", "twin", *(GPU or SIM)])
 def path(request, monkeypatch):
     if request.param == "twin":  # every size takes the CPU twin where the op has one
         monkeypatch.setattr(launch, "cpu_twin_min_size", 0)
-    with K.device("sim" if request.param == "sim" else "cpu"):
+    with K.device(request.param if request.param in ("gpu", "sim") else "cpu"):
         yield request.param
 
 

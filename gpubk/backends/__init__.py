@@ -56,9 +56,8 @@ import threading
 from types import ModuleType
 
 # The names every backend defines (see the module docstring).
-PROTOCOL = ("KIND", "INDEXED", "CUDA_KERNELS", "open", "put", "to_host", "context", "stream",
-            "scatter_add")
 _FUNCTIONS = ("open", "put", "to_host", "context", "stream", "scatter_add")
+PROTOCOL = ("KIND", "INDEXED", "CUDA_KERNELS", *_FUNCTIONS)
 
 
 class DeviceError(RuntimeError):

@@ -2,9 +2,8 @@
 numba-cuda. The one module of gpubk that imports CuPy, and only once a GPU is asked for."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import DeviceError, require_numba_cuda
+from .numpy import to_host  # noqa: F401 (the protocol: CuPy arrays copy to the host with .get())
 
 KIND = "gpu"
 INDEXED = True
@@ -54,10 +53,6 @@ def put(array, index: int):
         return cupy.asarray(array)
 
 
-def to_host(array) -> np.ndarray:
-    """A NumPy copy of `array` (CuPy arrays), or `array` itself as NumPy."""
-    get = getattr(array, "get", None)
-    return get() if get is not None else np.asarray(array)
 
 
 def stream(index: int):

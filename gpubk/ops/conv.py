@@ -30,7 +30,7 @@ from ..tensor import Tensor
 from .creation import ones_like
 from .linalg import dot, dot_general
 from .reduce import sum as reduce_sum
-from .shape import permute_dimensions, repeat_elements, reshape
+from .shape import permute_dimensions, repeat_elements, reshape, reshape_target
 from .validate import check_int
 
 
@@ -358,8 +358,7 @@ def _depthwise(x, depthwise_kernel, strides, padding, data_format, dilation_rate
         return permute_dimensions(y, (1, 2, 3, 0)), data_format
     y = dot_general(patches(x, size, strides, dilation, padding, 0.0, func), kernel, *axes)
     y = permute_dimensions(y, (1, 2, 3, 0, 4))  # channel-major output channels, as TensorFlow
-    return reshape(y, (*(-1 if n is None else n for n in y.shape[:3]),
-                       channels * multiplier)), data_format
+    return reshape(y, reshape_target((*y.shape[:3], channels * multiplier))), data_format
 
 
 def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding="valid", data_format=None,

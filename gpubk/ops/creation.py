@@ -112,20 +112,22 @@ def eye(size, dtype=None, name: str | None = None) -> Variable:
     return _filled(_eye, size, dtype, name)
 
 
+def _filled_like(func: str, x, dtype, value) -> Tensor:
+    x = as_input(x, func)
+    return bind(full_like_p, x, value=value,
+                dtype=x.dtype if dtype is None else as_dtype(dtype, func))
+
+
 def zeros_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.zeros_like(x, dtype=None, name=None)`. Zeros of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    x = as_input(x, "zeros_like")
-    return bind(full_like_p, x, value=0,
-                dtype=x.dtype if dtype is None else as_dtype(dtype, "zeros_like"))
+    return _filled_like("zeros_like", x, dtype, 0)
 
 
 def ones_like(x, dtype=None, name: str | None = None) -> Tensor:
     """Keras: `K.ones_like(x, dtype=None, name=None)`. Ones of `x`'s shape (and dtype, unless
     `dtype` is given), on `x`'s device."""
-    x = as_input(x, "ones_like")
-    return bind(full_like_p, x, value=1,
-                dtype=x.dtype if dtype is None else as_dtype(dtype, "ones_like"))
+    return _filled_like("ones_like", x, dtype, 1)
 
 
 def _random_variable(func: str, shape, dtype, name, seed, sample) -> Variable:

@@ -156,7 +156,8 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     if not greedy:
         raise NotImplementedError("ctc_decode: beam search is not implemented in gpubk yet; "
                                   "use greedy=True")
-    probs = np.asarray(_ranked(y_pred, func, "y_pred", 3).numpy())
+    y_pred = _ranked(y_pred, func, "y_pred", 3)
+    probs = np.asarray(y_pred.numpy())
     lengths = _host_ints(input_length, func, "input_length", probs.shape[0], probs.shape[1])
     blank = probs.shape[2] - 1
     logs = np.log(probs + epsilon())
@@ -171,6 +172,6 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     decoded = np.full((len(sequences), longest), -1, dtype=np.int64)
     for b, s in enumerate(sequences):
         decoded[b, :len(s)] = s
-    dev = as_tensor(y_pred, "ctc_decode").device
+    dev = y_pred.device
     return ([Tensor(dev.put(decoded), dev)],
             Tensor(dev.put(np.asarray(scores, dtype=probs.dtype)[:, None]), dev))

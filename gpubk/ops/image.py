@@ -33,7 +33,7 @@ def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
     factors = [check_int(f, func, "factor", 1) for f in factors]
     if interpolation == "nearest":
         for axis, factor in zip(spatial_axes, factors):
-            x = repeat_elements(x, int(factor), axis)
+            x = repeat_elements(x, factor, axis)
         return x
     if interpolation != "bilinear":
         raise ValueError(f"{func}: interpolation {interpolation!r} is not supported; expected "
@@ -41,7 +41,7 @@ def _resize(x, factors, spatial_axes, interpolation: str, func: str) -> Tensor:
     if any(x.shape[axis] is None for axis in spatial_axes):  # weights need the sizes
         return _resize_fed(x, factors, spatial_axes, interpolation, func)
     for axis, factor in zip(spatial_axes, factors):
-        weights = _bilinear_matrix(x.shape[axis], int(factor)).T.astype(x.dtype)
+        weights = _bilinear_matrix(x.shape[axis], factor).T.astype(x.dtype)
         moved = list(range(x.ndim))
         moved.append(moved.pop(axis))
         x = permute_dimensions(dot(permute_dimensions(x, moved), weights), np.argsort(moved))

@@ -4,10 +4,10 @@ on a GPU. Two declared primitives (core/primitive.py):
 - `matmul`: NumPy's `@` on operands of rank >= 2 (batch dimensions broadcast);
 - `dot_general`: contracts axes of x with axes of y, with optional batch axes (XLA's
   dot_general): the result has the batch axes, then x's free axes, then y's, each in order.
-  `dot`, `batch_dot` and the convolutions (ops/conv.py) are this product; it runs as one GEMM
-  (a batched one with batch axes), its operands reshaped without a copy wherever their layout
-  allows, and its vjp is two more of it, so it can be differentiated again and works on shapes
-  with unknown (None) dimensions.
+  `dot` (beyond 2-D x 2-D, which is `matmul`), `batch_dot` and the convolutions (ops/conv.py)
+  are this product; it runs as one GEMM (a batched one with batch axes), its operands reshaped
+  without a copy wherever their layout allows, and its vjp is two more of it, so it can be
+  differentiated again and works on shapes with unknown (None) dimensions.
 """
 from __future__ import annotations
 

@@ -25,10 +25,14 @@ from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack
 from .validate import check_number
 
 
+def _clipped_probs(output, axis: int, eps: float) -> Tensor:
+    """Keras 2's probabilities: the output normalised along `axis`, clipped to [eps, 1 - eps]."""
+    return clip(output / sum(output, axis=axis, keepdims=True), eps, 1.0 - eps)
+
+
 def _probs_composed(target, output, axis: int, eps: float) -> Tensor:
-    """Keras 2: normalise the output along `axis`, clip to [eps, 1 - eps], -sum(t * log p)."""
-    output = clip(output / sum(output, axis=axis, keepdims=True), eps, 1.0 - eps)
-    return -sum(target * log(output), axis=axis)
+    """Keras 2: -sum(t * log p) with p normalised and clipped (`_clipped_probs`)."""
+    return -sum(target * log(_clipped_probs(output, axis, eps)), axis=axis)
 
 
 def _logits_composed(target, logits, axis: int) -> Tensor:
@@ -47,10 +51,10 @@ def _crossentropy_primitives(name: str, composed, log_probs, forward_kernel,
     whose own vjp differentiates the composed formula's gradient (second order).
     `log_probs(x, **params)` is log p as the loss sees it (the targets' gradient is -g log p)."""
     forward = Primitive(name)
-    forward.def_impl(lambda device, t, x, **params: forward_kernel(device, t, x, **params))
+    forward.def_impl(forward_kernel)
     forward.def_abstract(_without_axis)
     backward = Primitive(f"{name}_grad")
-    backward.def_impl(lambda device, t, x, g, **params: backward_kernel(device, t, x, g, **params))
+    backward.def_impl(backward_kernel)
     backward.def_abstract(lambda t, x, g, **params: (x.shape, x.dtype))
 
     def composed_backward(t, x, g, **params):  # d(sum(g * loss)) / dx, in gpubk functions
@@ -70,7 +74,7 @@ def _crossentropy_primitives(name: str, composed, log_probs, forward_kernel,
 
 cce_probs_p = _crossentropy_primitives(
     "categorical_crossentropy", _probs_composed,
-    lambda p, axis, eps: log(clip(p / sum(p, axis=axis, keepdims=True), eps, 1.0 - eps)),
+    lambda p, axis, eps: log(_clipped_probs(p, axis, eps)),
     lambda device, t, p, axis, eps: kernels.crossentropy.probs_forward(device, t, p, axis, eps),
     lambda device, t, p, g, axis, eps: kernels.crossentropy.probs_backward(
         device, t, p, g, axis, eps))
@@ -277,8 +281,6 @@ def categorical_focal_crossentropy(target, output, alpha: float = 0.25, gamma: f
     gamma = check_number(gamma, "categorical_focal_crossentropy", "gamma")
     if from_logits:
         output = softmax_any_rank(output, axis)
-    output = output / sum(output, axis=axis, keepdims=True)
-    eps = epsilon()
-    output = clip(output, eps, 1.0 - eps)
+    output = _clipped_probs(output, axis, epsilon())
     weighted = alpha * pow(1.0 - output, gamma) * (-target * log(output))
     return sum(weighted, axis=axis)

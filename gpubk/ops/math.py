@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import devices
 from ..config import floatx
 from ..core.primitive import (
     Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, same_as_input)
@@ -36,7 +35,7 @@ def _join(value, like, func: str) -> Tensor:
         array = to_array(value, None, func)
         if like.dtype.kind == "f" and array.dtype.kind in "fiub":
             array = array.astype(like.dtype, copy=False)
-    device = like.device if isinstance(like, Tensor) else devices.current()
+    device = device_of(like)
     return Tensor(device.put(array), device)
 
 
@@ -89,9 +88,7 @@ def _apply_binary(p: Primitive, x, y):
         x, y = operands(x, y, p.name)
     try:
         return bind(p, x, y)
-    except ValueError:
-        if getattr(x, "shape", None) is None or getattr(y, "shape", None) is None:
-            raise
+    except ValueError:  # NumPy's message, or shapes that do not broadcast: say which
         try:
             broadcast_shapes(p.name, x.shape, y.shape)
         except ValueError:
@@ -430,8 +427,7 @@ cast_p.def_vjp(lambda g, y, needs, x, *, dtype:
 def cast(x, dtype) -> Tensor:
     """Keras: `K.cast(x, dtype)`. Casts to `dtype`; gradients pass between float dtypes only."""
     target = as_dtype(dtype, "cast")
-    if not _symbolic(x):
-        x = as_tensor(x, "cast")
+    x = as_input(x, "cast")
     if x.dtype == target:
         return x
     return bind(cast_p, x, dtype=target)
@@ -469,12 +465,6 @@ full_like_p.def_impl(lambda device, a, *, value, dtype: device.xp.full(a.shape, 
 full_like_p.def_abstract(lambda x, *, value, dtype: (x.shape, dtype))
 
 
-def full_like(x, value, dtype=None) -> Tensor:
-    """A constant tensor of `x`'s shape filled with `value`, in `dtype` (default x's)."""
-    x = as_input(x, "full_like")
-    return bind(full_like_p, x, value=value, dtype=x.dtype if dtype is None else dtype)
-
-
 def zeros_like_data(x) -> Tensor:
     """A constant of zeros shaped like `x` (no gradient): for use inside backward rules."""
     return bind(full_like_p, x, value=0, dtype=x.dtype)
@@ -487,12 +477,8 @@ def ones_like_data(x) -> Tensor:
 
 # -- comparisons (boolean results, no gradient) ----------------------------------------------
 def _comparison_primitive(name: str) -> Primitive:
-    ufunc = getattr(np, name)
-    p = Primitive(name, elementwise=True)
-    p.def_impl(lambda device, a, b: getattr(device.xp, name)(a, b))
-    p.def_abstract(lambda x, y: (broadcast_shapes(name, x.shape, y.shape),
-                                 _result_dtype(ufunc, name, x.dtype, y.dtype)))
-    return p
+    return _binary_primitive(name, lambda device, a, b: getattr(device.xp, name)(a, b),
+                             getattr(np, name))
 
 
 equal_p, not_equal_p, greater_p, greater_equal_p, less_p, less_equal_p, logical_and_p, \

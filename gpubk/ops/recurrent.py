@@ -9,7 +9,7 @@ from ..tensor import as_tensor
 from .creation import zeros_like
 from .math import cast, sqrt, where
 from .reduce import mean, normalize_axes, var
-from .shape import reshape, stack, transpose
+from .shape import reshape, reshape_target, stack, transpose
 from .validate import check_axis, check_callable, check_number, check_sequence, type_name
 
 
@@ -21,11 +21,6 @@ def _along(param, x, axis: int):
     if axis == x.ndim - 1:
         return param
     return reshape(param, (1,) * axis + (-1,) + (1,) * (x.ndim - axis - 1))
-
-
-def _target(shape: tuple) -> tuple:
-    """A shape as a reshape target: an unknown dimension becomes -1."""
-    return tuple(-1 if n is None else n for n in shape)
 
 
 def _like(value, x, func: str):
@@ -85,14 +80,14 @@ def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float =
                              f"{x.shape} reduced over {axes}; expected {remaining}")
     mean_kept = mean(x, axis=axes, keepdims=True)
     var_kept = var(x, axis=axes, keepdims=True)
-    kept = _target(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+    kept = reshape_target(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
 
     def broadcast(p):
         return None if p is None else reshape(_like(p, x, func), kept)
     normalized = batch_normalization(x, mean_kept, var_kept, broadcast(beta), broadcast(gamma),
                                      epsilon=epsilon)
-    return normalized, reshape(mean_kept, _target(remaining)), reshape(var_kept,
-                                                                       _target(remaining))
+    return normalized, reshape(mean_kept, reshape_target(remaining)), reshape(var_kept,
+                                                                       reshape_target(remaining))
 
 
 @traced

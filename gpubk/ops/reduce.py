@@ -69,6 +69,12 @@ def _reduction_primitive(name: str, impl, abstract=_reduction_abstract, vjp=None
     return p
 
 
+def _apply_reduction(p: Primitive, x, axis, keepdims):
+    """Binds reduction `p` over `axis` (an int, a list of ints, or None for all)."""
+    return bind(p, x, axes=normalize_axes(axis, x.ndim, p.name),
+                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+
+
 # -- sum, mean -------------------------------------------------------------------------------
 def _sum_impl(device, a, *, axes, keepdims):
     return a.sum(axis=axes, keepdims=keepdims, dtype=a.dtype if a.dtype.kind in "iu" else None)
@@ -84,9 +90,7 @@ sum_p = _reduction_primitive("sum", _sum_impl, vjp=_sum_vjp)
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.sum(x, axis=None, keepdims=False)`. Sum of the values over `axis` (an int, a list
     of ints, or None for all). Integer inputs keep their dtype (wrapping on overflow, as TF)."""
-    x = as_input(x, "sum")
-    return bind(sum_p, x, axes=normalize_axes(axis, x.ndim, "sum"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(sum_p, as_input(x, "sum"), axis, keepdims)
 
 
 def _mean_impl(device, a, *, axes, keepdims):
@@ -113,8 +117,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     x = as_input(x, "mean")
     if x.dtype.kind == "b":  # Keras casts bool to floatx before averaging
         x = cast(x, floatx())
-    return bind(mean_p, x, axes=normalize_axes(axis, x.ndim, "mean"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(mean_p, x, axis, keepdims)
 
 
 # -- max, min --------------------------------------------------------------------------------
@@ -153,16 +156,12 @@ min_p = _reduction_primitive("min", _min_impl, _extremum_abstract("min"), _extre
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.max(x, axis=None, keepdims=False)`. Maximum over `axis`."""
-    x = as_input(x, "max")
-    return bind(max_p, x, axes=normalize_axes(axis, x.ndim, "max"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(max_p, as_input(x, "max"), axis, keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.min(x, axis=None, keepdims=False)`. Minimum over `axis`."""
-    x = as_input(x, "min")
-    return bind(min_p, x, axes=normalize_axes(axis, x.ndim, "min"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(min_p, as_input(x, "min"), axis, keepdims)
 
 
 # -- prod ------------------------------------------------------------------------------------
@@ -212,9 +211,7 @@ def prod(x, axis=None, keepdims: bool = False) -> Tensor:
 
     The gradient is exact with zeros among the values; it is differentiable once. Integer
     inputs keep their dtype, as in TensorFlow."""
-    x = as_input(x, "prod")
-    return bind(prod_p, x, axes=normalize_axes(axis, x.ndim, "prod"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(prod_p, as_input(x, "prod"), axis, keepdims)
 
 
 # -- var, std (compositions) -----------------------------------------------------------------
@@ -274,9 +271,7 @@ logsumexp_p = _reduction_primitive("logsumexp", _logsumexp_impl, _logsumexp_abst
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.logsumexp(x, axis=None, keepdims=False)`. `log(sum(exp(x)))` over `axis`,
     computed without overflow (the maximum is taken out first)."""
-    x = as_input(x, "logsumexp")
-    return bind(logsumexp_p, x, axes=normalize_axes(axis, x.ndim, "logsumexp"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(logsumexp_p, as_input(x, "logsumexp"), axis, keepdims)
 
 
 # -- all, any (boolean, no gradient) ---------------------------------------------------------
@@ -298,16 +293,12 @@ any_p = _reduction_primitive("any", _any_impl, _logical_abstract)
 
 def all(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.all(x, axis=None, keepdims=False)`. Logical AND over `axis` (bool)."""
-    x = as_input(x, "all")
-    return bind(all_p, x, axes=normalize_axes(axis, x.ndim, "all"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(all_p, as_input(x, "all"), axis, keepdims)
 
 
 def any(x, axis=None, keepdims: bool = False) -> Tensor:
     """Keras: `K.any(x, axis=None, keepdims=False)`. Logical OR over `axis` (bool)."""
-    x = as_input(x, "any")
-    return bind(any_p, x, axes=normalize_axes(axis, x.ndim, "any"),
-                keepdims=keepdims if keepdims.__class__ is bool else bool(keepdims))
+    return _apply_reduction(any_p, as_input(x, "any"), axis, keepdims)
 
 
 # -- argmax, argmin (int64, no gradient) -----------------------------------------------------

@@ -1,7 +1,7 @@
 """Ops that move values around without arithmetic: reshape, transpose, broadcast_to, tile,
 repeat_elements, concatenate, stack, indexing, gather, padding: declared primitives
 (core/primitive.py) and the Keras functions that check their arguments and bind them; the other
-Keras shape functions (flatten, reverse, repeat, bias_add, resize_images...) are compositions.
+Keras shape functions (flatten, reverse, repeat, bias_add, padding...) are compositions.
 
 Shape arguments known only when fed (`K.reshape(x, K.shape(y))`, or `K.shape(x)[0]` inside a
 tuple) take the `traced` path of symbolic.py: the op is run on stand-in values to learn its
@@ -18,7 +18,6 @@ from .. import devices
 from ..autodiff import record
 from ..config import check_data_format
 from ..core.primitive import Primitive, as_input, bind, device_of, is_symbolic
-from ..devices import scatter_add
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import SymbolicInput, Tensor, as_tensor
@@ -504,7 +503,7 @@ def _scatter_impl(device, g, *, key, shape):
     if _is_basic(key):
         data[key] = g
     else:
-        scatter_add(data, key, g)  # repeated indices accumulate
+        device.backend.scatter_add(data, key, g)  # repeated indices accumulate
     return data
 
 
@@ -573,7 +572,7 @@ def _gather_impl(device, a, indices):
 
 def _gather_grad_impl(device, g, indices, *, shape):
     data = device.xp.zeros(shape, dtype=g.dtype)
-    scatter_add(data, indices, g)  # repeated indices accumulate
+    device.backend.scatter_add(data, indices, g)  # repeated indices accumulate
     return data
 
 
@@ -713,7 +712,7 @@ def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None) ->
     return _spatial_padding(x, padding, data_format, 5, "spatial_3d_padding")
 
 
-def _target(shape: tuple) -> tuple:
+def reshape_target(shape: tuple) -> tuple:
     """A shape as a reshape target: one unknown dim becomes -1."""
     return tuple(-1 if n is None else n for n in shape)
 
@@ -738,7 +737,7 @@ def bias_add(x, bias, data_format=None) -> Tensor:
             return x + reshape(bias, (1, -1) + (1,) * (x.ndim - 2))
         return x + bias
     if channels_first:
-        return x + reshape(bias, _target((1, bias.shape[-1]) + bias.shape[:-1]))
-    return x + reshape(bias, _target((1,) + bias.shape))
+        return x + reshape(bias, reshape_target((1, bias.shape[-1]) + bias.shape[:-1]))
+    return x + reshape(bias, reshape_target((1,) + bias.shape))
 
 
