@@ -58,5 +58,5 @@ del floordiv, mod, getitem, install_operators  # not Keras backend functions
 
 # The public API: every name imported above (the Keras 2 backend functions and gpubk's own).
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "autodiff", "backends", "config", "core", "devices", "dtypes", "graph", "keras_compat", "ops", "symbolic",
-    "tensor", "kernels", "traversal"})
+    "autodiff", "backends", "config", "core", "devices", "dtypes", "graph", "keras_compat", "ops",
+    "staged_backprop", "symbolic", "tensor", "kernels", "traversal"})

@@ -127,13 +127,26 @@ def recording() -> bool:
     return _state.enabled
 
 
+# Installed by the graph layer (staged_backprop.py): this module knows no graph classes.
+_staged_composition_grads = None
+
+
+def install_staged_composition_grads(fn) -> None:
+    global _staged_composition_grads
+    _staged_composition_grads = fn
+
+
 def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tuple:
     """Gradients (against `g`) of an op written as a composition of gpubk functions,
     `composition(*inputs)`: what a kernel-backed backward primitive's vjp differentiates.
 
     While recording, the composition is recorded on the inputs themselves, so the gradients are
     differentiable again. Otherwise it runs on fresh leaves standing for the inputs, recording
-    just long enough to be differentiated once."""
+    just long enough to be differentiated once. On symbolic tensors (a staged backward), the
+    composition and its backward are staged."""
+    if _staged_composition_grads is not None and any(
+            getattr(t, "_symbolic", False) for t in (g, *inputs)):
+        return _staged_composition_grads(composition, inputs, g, needs)
     if _state.enabled:
         sources = [t for t, need in zip(inputs, needs) if need]
         grads = iter(_backprop([composition(*inputs)], [g], sources, create_graph=True))

@@ -18,7 +18,7 @@ import numpy as np
 from . import devices
 from .core import trace
 from .core.primitive import Primitive, bind
-from . import autodiff
+from . import autodiff, staged_backprop
 from .ops.control import switch
 from .ops.creation import zeros_like
 from .symbolic import (
@@ -265,6 +265,10 @@ def symbolic_gradients(loss: Symbol, variables: list) -> list:
     for v in variables:
         if isinstance(v, Placeholder) and v.dtype.kind == "f":
             v.needs_grad = True
+    try:
+        return staged_backprop.backprop([loss], None, variables)
+    except staged_backprop.Unstageable:  # an op not yet declared: the tape, when called
+        pass
     everything = build(_gradients_of, (loss, list(variables)), {},
                        spec=lambda *a: ((len(variables),), np.dtype("float32")))
     grads = []

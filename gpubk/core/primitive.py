@@ -34,6 +34,19 @@ from ..tensor import SymbolicInput, Tensor, Variable, as_tensor
 from . import trace
 
 
+class Unstageable(Exception):
+    """A vjp needs a dimension its graph leaves unknown (spatial sizes of a convolution over
+    an unknown image size) or meets an op not yet declared: `K.gradients` then takes that
+    gradient when the graph is evaluated, on the tape."""
+
+
+def static(shape: tuple) -> tuple:
+    """`shape` for a vjp that needs every dimension known (always so eagerly)."""
+    if None in shape:
+        raise Unstageable(f"a vjp needs the unknown dimensions of {shape}")
+    return shape
+
+
 class Aval:
     """What a vjp gets for an input it did not save (and what abstract evaluation reads): the
     shape and dtype, no buffer."""
@@ -159,6 +172,18 @@ def _constant(p: Primitive, data, device, first) -> Tensor:
     if p.remembers_input:
         out._logits = (p, first)
     return out
+
+
+def shaped_like(name: str, impl: Callable, vjp: Callable) -> Primitive:
+    """A variant of a primitive whose `shape` param is the runtime shape of a second input,
+    `like` (staged gradients of a placeholder with unknown dimensions, as TensorFlow's
+    shape-taking gradient ops): `impl(device, a, shape=..., **params)` as the original;
+    `vjp(g, x, **params)` the gradient of the first input; `like` gets none."""
+    p = Primitive(name)
+    p.def_impl(lambda device, a, like, **params: impl(device, a, shape=like.shape, **params))
+    p.def_abstract(lambda x, like, **params: (like.shape, x.dtype))
+    p.def_vjp(lambda g, y, needs, x, like, **params: (vjp(g, x, **params), None))
+    return p
 
 
 def is_symbolic(x) -> bool:

@@ -25,12 +25,12 @@ import numpy as np
 
 from ..autodiff import recording
 from ..config import check_data_format
-from ..core.primitive import Primitive, as_input, bind, device_of
+from ..core.primitive import Primitive, as_input, bind, device_of, static
 from ..tensor import Tensor
 from .creation import ones_like
 from .linalg import dot, dot_general
 from .reduce import sum as reduce_sum
-from .shape import permute_dimensions, repeat_elements, reshape, reshape_target
+from .shape import expand_dims, permute_dimensions, repeat_elements, reshape, reshape_target
 from .validate import check_int
 
 
@@ -167,7 +167,7 @@ def _patches_abstract(x, *, kernel, strides, dilation, padding, value, copy, fun
 
 
 def _patches_vjp(g, y, needs, x, *, kernel, strides, dilation, padding, value, copy, func):
-    return (fold(g, x.shape[1:-1], kernel, strides, dilation, padding, func),)
+    return (fold(g, static(x.shape[1:-1]), kernel, strides, dilation, padding, func),)
 
 
 patches_p = Primitive("patches")
@@ -438,12 +438,19 @@ def _first_max_mask(xp, data, window_axes: tuple, dtype):
     return hits.reshape(data.shape).astype(dtype)
 
 
+first_max_mask_p = Primitive("first_max_mask")  # no vjp: a constant (piecewise)
+first_max_mask_p.def_impl(lambda device, a, *, window_axes, dtype: _first_max_mask(
+    device.xp, a, window_axes, dtype))
+first_max_mask_p.def_abstract(lambda x, *, window_axes, dtype: (x.shape, dtype))
+
+
 def _first_max_grad(g, y, needs, p, *, window_axes):
     """TensorFlow's max-pooling gradient: each window's gradient goes whole to its first
     maximum in row-major window order (tied maxima are not shared, unlike `K.max`)."""
-    mask = Tensor(_first_max_mask(p.device.xp, p.data, window_axes, g.dtype), p.device)
-    lead = p.shape[:window_axes[0]]
-    return (reshape(g, lead + (1,) * len(window_axes) + g.shape[-1:]) * mask,)
+    mask = bind(first_max_mask_p, p, window_axes=window_axes, dtype=g.dtype)
+    for _ in window_axes:  # a size-1 window axis before the channels, per window axis
+        g = expand_dims(g, g.ndim - 1)
+    return (g * mask,)
 
 
 _WINDOW_AXES = {rank: tuple(range(1 + rank, 1 + 2 * rank)) for rank in (1, 2, 3)}
@@ -477,7 +484,7 @@ def _max_pool_vjp(g, y, needs, x, *, kernel, strides, dilation, padding, func):
         return (Tensor(data, device),)
     p = patches(x, kernel, strides, dilation, padding, -np.inf, func)
     (per_window,) = _first_max_grad(g, y, needs, p, window_axes=_WINDOW_AXES[len(kernel)])
-    return (fold(per_window, x.shape[1:-1], kernel, strides, dilation, padding, func),)
+    return (fold(per_window, static(x.shape[1:-1]), kernel, strides, dilation, padding, func),)
 
 
 # The maximum of each window of channels-last x (padded with -inf): the windows of `patches`,

@@ -59,8 +59,8 @@ def _matmul_abstract(x, y):
 
 
 def _matmul_vjp(g, y, needs, a, b):
-    return (sum_to(matmul(g, swap_last_axes(b)), a.shape) if needs[0] else None,
-            sum_to(matmul(swap_last_axes(a), g), b.shape) if needs[1] else None)
+    return (sum_to(matmul(g, swap_last_axes(b)), a) if needs[0] else None,
+            sum_to(matmul(swap_last_axes(a), g), b) if needs[1] else None)
 
 
 matmul_p = Primitive("matmul")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import floatx
 from ..core.primitive import (
-    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, same_as_input)
+    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, same_as_input, shaped_like, static)
 from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor, to_array
 from .validate import check_number
@@ -132,51 +132,70 @@ sum_to_p.def_abstract(lambda x, *, shape: (shape, x.dtype))
 broadcast_to_p = Primitive("broadcast_to")
 broadcast_to_p.def_impl(_broadcast_impl)
 broadcast_to_p.def_abstract(_broadcast_abstract)
-sum_to_p.def_vjp(lambda g, y, needs, x, *, shape: (bind(broadcast_to_p, g, shape=x.shape),))
-broadcast_to_p.def_vjp(lambda g, y, needs, x, *, shape: (sum_to(g, x.shape),))
+sum_to_p.def_vjp(lambda g, y, needs, x, *, shape: (broadcast_like(g, x),))
+broadcast_to_p.def_vjp(lambda g, y, needs, x, *, shape: (sum_to(g, x),))
+
+# The same to the runtime shape of a second input (staged gradients of a placeholder with
+# unknown dimensions: TensorFlow's BroadcastGradientArgs); the second input gets no gradient.
+sum_to_like_p = shaped_like("sum_to_like", _sum_to_impl, lambda g, x: broadcast_like(g, x))
+broadcast_to_like_p = shaped_like("broadcast_to_like", _broadcast_impl, lambda g, x: sum_to(g, x))
 
 
-def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Sums a broadcast gradient back to `shape` (the inverse of NumPy broadcasting)."""
-    if g.shape == shape:
+def sum_to(g: Tensor, like) -> Tensor:
+    """Sums a broadcast gradient back to the shape of `like`: a vjp's input (a tensor, a node,
+    or the Aval of an input not saved), or a shape."""
+    shape = static(like) if isinstance(like, tuple) else like.shape
+    if g.shape == shape and None not in shape:
         return g
+    if None in shape:  # a node's unknown dimensions: its runtime shape decides
+        return bind(sum_to_like_p, g, like)
     return bind(sum_to_p, g, shape=tuple(shape))
+
+
+def broadcast_like(g: Tensor, like) -> Tensor:
+    """Broadcasts `g` to the shape of `like` (see `sum_to`)."""
+    shape = like.shape
+    if g.shape == shape and None not in shape:
+        return g
+    if None in shape:
+        return bind(broadcast_to_like_p, g, like)
+    return bind(broadcast_to_p, g, shape=tuple(shape))
 
 
 # -- binary arithmetic -----------------------------------------------------------------------
 def _add_vjp(g, y, needs, a, b):
-    return (sum_to(g, a.shape) if needs[0] else None,
-            sum_to(g, b.shape) if needs[1] else None)
+    return (sum_to(g, a) if needs[0] else None,
+            sum_to(g, b) if needs[1] else None)
 
 
 def _subtract_vjp(g, y, needs, a, b):
-    return (sum_to(g, a.shape) if needs[0] else None,
-            sum_to(-g, b.shape) if needs[1] else None)
+    return (sum_to(g, a) if needs[0] else None,
+            sum_to(-g, b) if needs[1] else None)
 
 
 def _multiply_vjp(g, y, needs, a, b):
-    return (sum_to(g * b, a.shape) if needs[0] else None,
-            sum_to(g * a, b.shape) if needs[1] else None)
+    return (sum_to(g * b, a) if needs[0] else None,
+            sum_to(g * a, b) if needs[1] else None)
 
 
 def _divide_vjp(g, y, needs, a, b):
-    return (sum_to(g / b, a.shape) if needs[0] else None,
-            sum_to(-g * a / (b * b), b.shape) if needs[1] else None)
+    return (sum_to(g / b, a) if needs[0] else None,
+            sum_to(-g * a / (b * b), b) if needs[1] else None)
 
 
 def _mod_vjp(g, y, needs, a, b):
-    return (sum_to(g, a.shape) if needs[0] else None,
-            sum_to(-g * floordiv(a, b), b.shape) if needs[1] else None)
+    return (sum_to(g, a) if needs[0] else None,
+            sum_to(-g * floordiv(a, b), b) if needs[1] else None)
 
 
 def _pow_vjp(g, y, needs, a, b):
     ga = gb = None
     if needs[0]:
-        ga = sum_to(g * b * a ** (b - 1), a.shape)
+        ga = sum_to(g * b * a ** (b - 1), a)
     if needs[1]:  # d(a^b)/db = a^b log a, taken as 0 where a <= 0 (as TensorFlow does)
         positive = greater(a, 0)
         safe_a = where(positive, a, ones_like_data(a))
-        gb = sum_to(g * where(positive, (a ** b) * log(safe_a), zeros_like_data(a)), b.shape)
+        gb = sum_to(g * where(positive, (a ** b) * log(safe_a), zeros_like_data(a)), b)
     return ga, gb
 
 
@@ -375,8 +394,8 @@ def _extremum_vjp(g, y, needs, a, b, pick_a):
     in TensorFlow), else to `b`."""
     chosen = pick_a(a, b)
     zeros = zeros_like_data(g)
-    return (sum_to(where(chosen, g, zeros), a.shape) if needs[0] else None,
-            sum_to(where(chosen, zeros, g), b.shape) if needs[1] else None)
+    return (sum_to(where(chosen, g, zeros), a) if needs[0] else None,
+            sum_to(where(chosen, zeros, g), b) if needs[1] else None)
 
 
 def _extremum_primitive(name: str, pick_a, xp_pick: str) -> Primitive:
@@ -436,8 +455,8 @@ def cast(x, dtype) -> Tensor:
 def _where_vjp(g, y, needs, condition, a, b):
     zeros = zeros_like_data(g)
     return (None,
-            sum_to(where(condition, g, zeros), a.shape) if needs[1] else None,
-            sum_to(where(condition, zeros, g), b.shape) if needs[2] else None)
+            sum_to(where(condition, g, zeros), a) if needs[1] else None,
+            sum_to(where(condition, zeros, g), b) if needs[2] else None)
 
 
 where_p = Primitive("where", elementwise=True)

@@ -12,8 +12,9 @@ import numpy as np
 from ..config import floatx
 from ..core.primitive import Primitive, as_input, bind, same_as_input
 from ..tensor import Tensor
-from .math import cast, equal, exp, sqrt
-from .shape import broadcast_to, reshape
+from .math import broadcast_like, cast, equal, exp, sqrt
+from .query import shape_p
+from .shape import expand_dims, reshape
 from .validate import check_axis, normalize_axes
 
 
@@ -34,9 +35,39 @@ def _reduced_shape(shape: tuple, axes: tuple | None, keepdims: bool) -> tuple:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-def _expand_to_input(g: Tensor, in_shape: tuple, axes) -> Tensor:
-    """A reduction's output gradient broadcast back over the reduced axes."""
-    return broadcast_to(reshape(g, _kept_shape(in_shape, axes)), in_shape)
+def _kept(g: Tensor, x, axes) -> Tensor:
+    """A reduction's output (or its gradient) with the reduced axes of input `x` back, of size
+    1 (as `keepdims` gives)."""
+    if g.ndim == x.ndim:
+        return g
+    kept = _kept_shape(x.shape, axes)
+    if None not in kept:
+        return reshape(g, kept)
+    for axis in range(x.ndim) if axes is None else axes:  # sorted: each lands in place
+        g = expand_dims(g, axis)
+    return g
+
+
+def _expand_to_input(g: Tensor, x, axes) -> Tensor:
+    """A reduction's output gradient broadcast back over the reduced axes of input `x`."""
+    return broadcast_like(_kept(g, x, axes), x)
+
+
+def _count(x, axes, dtype):
+    """How many values of `x` each output of a reduction over `axes` takes: an int, or a 0-d
+    tensor computed from the runtime shape where a reduced dimension is unknown."""
+    reduced = range(x.ndim) if axes is None else axes
+    count, unknown = 1, []
+    for i in reduced:
+        if x.shape[i] is None:
+            unknown.append(i)
+        else:
+            count *= x.shape[i]
+    if unknown:
+        sizes = cast(bind(shape_p, x), dtype)
+        for i in unknown:
+            count = sizes[i] * count
+    return count
 
 
 def _check_nonempty(shape: tuple, axes, func: str) -> None:
@@ -81,7 +112,7 @@ def _sum_impl(device, a, *, axes, keepdims):
 
 
 def _sum_vjp(g, y, needs, x, *, axes, keepdims):
-    return (_expand_to_input(g, x.shape, axes),)
+    return (_expand_to_input(g, x, axes),)
 
 
 sum_p = _reduction_primitive("sum", _sum_impl, vjp=_sum_vjp)
@@ -99,10 +130,7 @@ def _mean_impl(device, a, *, axes, keepdims):
 
 
 def _mean_vjp(g, y, needs, x, *, axes, keepdims):
-    count = 1
-    for i in range(x.ndim) if axes is None else axes:
-        count *= x.shape[i]
-    return (_expand_to_input(g, x.shape, axes) / count,)
+    return (_expand_to_input(g, x, axes) / _count(x, axes, g.dtype),)
 
 
 def _same_dtype_abstract(x, *, axes, keepdims):
@@ -123,10 +151,9 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
 # -- max, min --------------------------------------------------------------------------------
 def _extremum_vjp(g, y, needs, x, *, axes, keepdims):
     """Gradient of max/min: shared equally among the tied extrema (as TensorFlow does)."""
-    kept = _kept_shape(x.shape, axes)
-    hits = cast(equal(x, reshape(y, kept)), x.dtype)
+    hits = cast(equal(x, _kept(y, x, axes)), x.dtype)
     share = hits / sum(hits, axis=axes, keepdims=True)
-    return (_expand_to_input(g, x.shape, axes) * share,)
+    return (_expand_to_input(g, x, axes) * share,)
 
 
 def _extremum_abstract(name: str):
@@ -200,7 +227,7 @@ def _prod_impl(device, a, *, axes, keepdims):
 
 def _prod_vjp(g, y, needs, x, *, axes, keepdims):
     others = bind(product_of_others_p, x, axes=axes)
-    return (_expand_to_input(g, x.shape, axes) * others,)
+    return (_expand_to_input(g, x, axes) * others,)
 
 
 prod_p = _reduction_primitive("prod", _prod_impl, vjp=_prod_vjp, saves=(0,))
@@ -260,8 +287,7 @@ def _logsumexp_abstract(x, *, axes, keepdims):
 def _logsumexp_vjp(g, y, needs, x, *, axes, keepdims):
     # The gradient of TF's composition (its maximum under stop_gradient cancels): softmax of x
     # over the axes, exp(x - y); NaN for all -inf, +inf or NaN groups, as there.
-    kept = _kept_shape(x.shape, axes)
-    return (reshape(g, kept) * exp(x - reshape(y, kept)),)
+    return (_kept(g, x, axes) * exp(x - _kept(y, x, axes)),)
 
 
 logsumexp_p = _reduction_primitive("logsumexp", _logsumexp_impl, _logsumexp_abstract,

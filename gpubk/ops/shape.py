@@ -17,7 +17,8 @@ import numpy as np
 from .. import devices
 from ..autodiff import record
 from ..config import check_data_format
-from ..core.primitive import Primitive, as_input, bind, device_of, is_symbolic
+from ..core.primitive import (
+    Primitive, as_input, bind, device_of, is_symbolic, shaped_like, static)
 from ..dtypes import as_dtype
 from ..symbolic import traced
 from ..tensor import SymbolicInput, Tensor, as_tensor
@@ -88,7 +89,18 @@ def _reshape_abstract(x, *, shape):
 reshape_p = Primitive("reshape")
 reshape_p.def_impl(_reshape_impl)
 reshape_p.def_abstract(_reshape_abstract)
-reshape_p.def_vjp(lambda g, y, needs, x, *, shape: (reshape(g, x.shape),))
+reshape_p.def_vjp(lambda g, y, needs, x, *, shape: (reshape_like(g, x),))
+reshape_like_p = shaped_like("reshape_like", _reshape_impl, lambda g, x: reshape_like(g, x))
+
+
+def reshape_like(g: Tensor, like) -> Tensor:
+    """`g` reshaped to the shape of `like` (a vjp's input: a tensor, a node or an Aval): where
+    one dimension is unknown it is inferred (-1), where more are, the runtime shape decides."""
+    shape = like.shape
+    unknown = shape.count(None)
+    if unknown > 1:
+        return bind(reshape_like_p, g, like)
+    return reshape(g, tuple(-1 if n is None else n for n in shape))
 
 
 def reshape(x, shape) -> Tensor:
@@ -230,7 +242,7 @@ batch_flatten_p = Primitive("batch_flatten")
 # explicit sizes: -1 cannot be inferred for an empty batch, e.g. (0, 3)
 batch_flatten_p.def_impl(lambda device, a: a.reshape(a.shape[0], math.prod(a.shape[1:])))
 batch_flatten_p.def_abstract(_batch_flatten_abstract)
-batch_flatten_p.def_vjp(lambda g, y, needs, x: (reshape(g, x.shape),))
+batch_flatten_p.def_vjp(lambda g, y, needs, x: (reshape_like(g, x),))
 
 
 def batch_flatten(x) -> Tensor:
@@ -251,9 +263,10 @@ def _times(n, r: int):
 
 def _tile_vjp(g, y, needs, x, *, reps):
     # Split each tiled axis into (repeat, original) and sum over the repeats.
-    split = tuple(d for r, n in zip(reps, x.shape) for d in (r, n))
-    kept = tuple(d for n in x.shape for d in (1, n))
-    return (reshape(sum_to(reshape(g, split), kept), x.shape),)
+    shape = static(x.shape)
+    split = tuple(d for r, n in zip(reps, shape) for d in (r, n))
+    kept = tuple(d for n in shape for d in (1, n))
+    return (reshape(sum_to(reshape(g, split), kept), shape),)
 
 
 tile_p = Primitive("tile")
@@ -282,7 +295,7 @@ _tile_fed = fed_variant("tile", lambda x, n: tile(x, check_dims(n, "tile", "n"))
 
 
 def _repeat_vjp(g, y, needs, x, *, rep, axis):
-    shape = x.shape
+    shape = static(x.shape)
     split = shape[:axis] + (shape[axis], rep) + shape[axis + 1:]
     kept = shape[:axis] + (shape[axis], 1) + shape[axis + 1:]
     return (reshape(sum_to(reshape(g, split), kept), shape),)
@@ -366,7 +379,7 @@ def _concatenate_impl(device, *arrays, axis):
 def _concatenate_vjp(g, y, needs, *xs, axis):
     grads, start, lead = [], 0, (slice(None),) * axis
     for need, x in zip(needs, xs):
-        size = x.shape[axis]
+        size = static(x.shape)[axis]
         grads.append(g[lead + (slice(start, start + size),)] if need else None)
         start += size
     return grads
@@ -515,8 +528,11 @@ index_scatter_p = Primitive("index_scatter")
 index_scatter_p.def_impl(_scatter_impl)
 index_scatter_p.def_abstract(lambda g, *, key, shape: (shape, g.dtype))
 index_scatter_p.def_vjp(lambda gg, y, needs, g, *, key, shape: (getitem(gg, key),))
+index_scatter_like_p = shaped_like("index_scatter_like", _scatter_impl,
+                                   lambda gg, g, *, key: getitem(gg, key))
 getitem_p.def_vjp(lambda g, y, needs, x, *, key: (
-    bind(index_scatter_p, g, key=key, shape=x.shape),))
+    bind(index_scatter_p, g, key=key, shape=x.shape) if None not in x.shape else
+    bind(index_scatter_like_p, g, x, key=key),))
 
 
 def getitem(x, key) -> Tensor:
@@ -581,7 +597,7 @@ gather_p.def_impl(_gather_impl)
 gather_p.def_abstract(lambda ref, indices: (tuple(indices.shape) + tuple(ref.shape[1:]),
                                             ref.dtype))
 gather_p.def_vjp(lambda g, y, needs, ref, indices: (
-    bind(gather_grad_p, g, indices, shape=ref.shape), None), saves=(1,))
+    bind(gather_grad_p, g, indices, shape=static(ref.shape)), None), saves=(1,))
 # The transpose of gather: rows of g added into zeros of the reference's shape.
 gather_grad_p = Primitive("gather_grad")
 gather_grad_p.def_impl(_gather_grad_impl)

@@ -1,0 +1,133 @@
+"""`K.gradients` of a symbolic loss stages its backward into the graph (staged_backprop.py).
+
+The gradients are nodes of declared primitives (the graph can be read; `K.function` evaluates
+them without the tape), right when a placeholder's unknown dimensions are fed sizes that
+broadcast (TensorFlow's BroadcastGradientArgs), and differentiable again. References: finite
+differences of a NumPy float64 function, and NumPy formulas.
+"""
+import numpy as np
+import pytest
+
+import gpubk as K
+from gpubk.core.primitive import Primitive
+from gpubk.symbolic import Placeholder, Symbol, topological_symbols
+
+from gradcheck import numeric_gradient
+
+
+def _ops(outputs) -> set:
+    """The names of the ops the outputs' graph holds."""
+    nodes = topological_symbols([o for o in outputs if isinstance(o, Symbol)])
+    return {getattr(s.op, "__name__", s.op) for s in nodes if not isinstance(s, Placeholder)}
+
+
+def _staged(grads) -> bool:
+    nodes = topological_symbols([g for g in grads if isinstance(g, Symbol)])
+    return all(isinstance(s.op, Primitive) for s in nodes if not isinstance(s, Placeholder))
+
+
+def _feed_gradients(loss_fn, arrays, shapes, rng):
+    """Gradients of loss_fn(*placeholders) with respect to its placeholders, fed `arrays`."""
+    xs = [K.placeholder(shape=s, dtype="float64") for s in shapes]
+    grads = K.gradients(loss_fn(*xs), xs)
+    assert _staged(grads), _ops(grads)
+    return K.function(xs, grads)(arrays)
+
+
+def _numpy_check(loss_np, arrays, got):
+    for i, g in enumerate(got):
+        want = numeric_gradient(lambda *a: float(loss_np(*a)), arrays, i)
+        assert g.shape == arrays[i].shape
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+
+
+def test_a_dense_layer_gradient_is_a_graph_of_primitives(rng):
+    x = K.placeholder(shape=(None, 3))
+    w = K.variable(rng.standard_normal((3, 2)))
+    b = K.variable(rng.standard_normal(2))
+    loss = K.mean(K.square(K.relu(K.dot(x, w) + b)))
+    grads = K.gradients(loss, [w, b])
+    assert _staged(grads)
+    assert {"matmul", "relu_grad", "sum_to"} <= _ops(grads)
+    f = K.function([x], grads)
+    assert not f._records  # no tape while it runs
+    xv = rng.standard_normal((5, 3)).astype(np.float32)
+    h = xv @ K.eval(w) + K.eval(b)
+    gh = 2 * np.maximum(h, 0) * (h > 0) / h.size
+    gw, gb = f([xv])
+    np.testing.assert_allclose(gw, xv.T @ gh, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gb, gh.sum(0), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("rows", [(1, 4), (4, 1), (3, 3)])
+def test_unknown_dimensions_that_broadcast_at_runtime(rows, rng):
+    # (None, 3) * (None, 3): fed batches of 1 and 4 broadcast, the gradient of the size-1 side
+    # sums over the batch; its static shape could not say so.
+    a, b = (rng.standard_normal((n, 3)) for n in rows)
+    got = _feed_gradients(lambda x, y: K.sum(K.exp(x) * y), [a, b], [(None, 3), (None, 3)],
+                          rng)
+    _numpy_check(lambda x, y: np.sum(np.exp(x) * y), [a, b], got)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, [0, 2]])
+def test_mean_over_unknown_dimensions(axis, rng):
+    a = rng.standard_normal((2, 3, 4))
+    got = _feed_gradients(lambda x: K.sum(K.square(K.mean(x, axis=axis))), [a],
+                          [(None, None, 4)], rng)
+    np_axis = tuple(axis) if isinstance(axis, list) else axis
+    _numpy_check(lambda x: np.sum(np.mean(x, axis=np_axis) ** 2), [a], got)
+
+
+def test_reductions_and_shapes_over_unknown_dimensions(rng):
+    a = rng.standard_normal((2, 3, 4))
+
+    def loss(x):
+        flat = K.reshape(x, (-1,))  # its vjp reshapes back to two unknown dims
+        top = K.max(x, axis=1)  # the gradient goes back over an unknown batch
+        return K.sum(flat * flat) + K.sum(K.exp(top)) + K.sum(K.logsumexp(x, axis=2)) + \
+            K.sum(K.square(x[:, 1:, ::2]))  # indexing scatters into the runtime shape
+
+    def loss_np(x):
+        top = x.max(axis=1)
+        lse = np.log(np.exp(x).sum(axis=2))
+        return np.sum(x * x) + np.sum(np.exp(top)) + np.sum(lse) + np.sum(x[:, 1:, ::2] ** 2)
+    _numpy_check(loss_np, [a], _feed_gradients(loss, [a], [(None, None, 4)], rng))
+
+
+def test_gradients_of_staged_gradients(rng):
+    # A Hessian-vector product through a softmax crossentropy: staged twice.
+    xv, tv = rng.standard_normal((4, 5)), np.eye(5)[[0, 2, 4, 1]]
+    vv = rng.standard_normal((5, 3))
+    w = K.variable(rng.standard_normal((5, 3)), dtype="float64")
+    x = K.placeholder(shape=(None, 5), dtype="float64")
+    t = K.placeholder(shape=(None, 3), dtype="float64")
+    t_val = tv[:, :3]
+    loss = K.sum(K.categorical_crossentropy(t, K.softmax(K.dot(x, w))))
+    (g,) = K.gradients(loss, [w])
+    (hv,) = K.gradients(K.sum(g * K.constant(vv, dtype="float64")), [w])
+    assert _staged([g, hv])
+    got = K.function([x, t], [hv])([xv, t_val])[0]
+
+    def grad_np(wv):
+        z = xv @ wv
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return xv.T @ (p * t_val.sum(1, keepdims=True) - t_val)
+    want = numeric_gradient(lambda wv: float(np.sum(grad_np(wv) * vv)), [K.eval(w)], 0)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
+def test_unknown_spatial_sizes_fall_back_to_the_tape(rng):
+    # Max pooling's vjp needs the spatial sizes: over unknown ones the gradient is taken when
+    # the function runs (the tape), and is still right.
+    xv = rng.standard_normal((2, 4, 4, 1))
+    x = K.placeholder(shape=(None, None, None, 1), dtype="float64")
+    (g,) = K.gradients(K.sum(K.square(K.pool2d(x, (2, 2), strides=(2, 2)))), [x])
+    assert not _staged([g])
+    got = K.function([x], [g])([xv])[0]
+    windows = xv.reshape(2, 2, 2, 2, 2, 1).transpose(0, 1, 3, 2, 4, 5).reshape(2, 2, 2, 4, 1)
+    first = windows.argmax(axis=3)
+    want = np.zeros((2, 2, 2, 4, 1))
+    np.put_along_axis(want, first[:, :, :, None], 2 * windows.max(axis=3)[:, :, :, None], 3)
+    want = want.reshape(2, 2, 2, 2, 2, 1).transpose(0, 1, 3, 2, 4, 5).reshape(2, 4, 4, 1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
