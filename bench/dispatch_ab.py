@@ -27,6 +27,17 @@ p = K.placeholder(shape=(None, 4))
 f = K.function([p], [K.sum(K.relu(K.dot(p, w) * 2.0 + 1.0)), K.softmax(K.dot(p, w))])
 feed = [np.ones((8, 4), np.float32)]
 out["K.function call"] = t(lambda: f(feed), 5000)
+# A compiled training step: an MLP 32-64-10 with symbolic gradients and SGD updates.
+rng = np.random.default_rng(0)
+xs, ys = K.placeholder(shape=(None, 32)), K.placeholder(shape=(None, 10))
+w1 = K.variable(rng.standard_normal((32, 64)) * 0.1)
+w2 = K.variable(rng.standard_normal((64, 10)) * 0.1)
+loss = K.mean(K.categorical_crossentropy(ys, K.softmax(K.dot(K.relu(K.dot(xs, w1)), w2))))
+g1, g2 = K.gradients(loss, [w1, w2])
+step = K.function([xs, ys], [loss], updates=[(w1, w1 - 0.01 * g1), (w2, w2 - 0.01 * g2)])
+batch = [rng.standard_normal((16, 32)).astype(np.float32),
+         np.eye(10, dtype=np.float32)[np.arange(16) % 10]]
+out["training step"] = t(lambda: step(batch), 1000)
 print(json.dumps(out))
 '''
 def run(root: str) -> dict:

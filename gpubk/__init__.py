@@ -3,6 +3,8 @@
 Importing gpubk initialises no CUDA and compiles nothing; the device is chosen at first use
 (`GPUBK_DEVICE=cpu|gpu|gpu:N|sim` overrides the automatic choice).
 """
+from types import ModuleType as _ModuleType
+
 from .tensor import Tensor, Variable, install_operators
 from .autodiff import GradientTape, gradients, no_grad
 from .config import (
@@ -56,7 +58,7 @@ install_operators(add, subtract, multiply, divide, floordiv, mod, pow, matmul, n
                   equal, not_equal, less, less_equal, greater, greater_equal, getitem, cast)
 del floordiv, mod, getitem, install_operators  # not Keras backend functions
 
-# The public API: every name imported above (the Keras 2 backend functions and gpubk's own).
-__all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "autodiff", "backends", "config", "core", "devices", "dtypes", "graph", "keras_compat", "ops",
-    "staged_backprop", "symbolic", "tensor", "kernels", "traversal"})
+# The public API: every name imported above (the Keras 2 backend functions and gpubk's own),
+# not the submodules that importing them binds here.
+__all__ = sorted(name for name, value in globals().items()
+                 if not name.startswith("_") and not isinstance(value, _ModuleType))

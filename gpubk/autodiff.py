@@ -147,18 +147,32 @@ def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tu
     if _staged_composition_grads is not None and any(
             getattr(t, "_symbolic", False) for t in (g, *inputs)):
         return _staged_composition_grads(composition, inputs, g, needs)
+    return recomputed_grads(lambda *xs: [composition(*xs)], inputs, [g], needs)
+
+
+def recomputed_grads(fn, inputs: tuple, cotangents: list, needs: tuple) -> tuple:
+    """Gradients of sum_i <out_i, cotangent_i> over the outputs of `fn(*inputs)` (a list of
+    tensors; a None cotangent adds nothing) with respect to each needed input, by running `fn`
+    again with recording on.
+
+    While recording, `fn` is recorded on the inputs themselves, so the gradients are
+    differentiable again. Otherwise it runs on fresh leaves standing for the inputs (a variable
+    stands for itself: `fn` may read it directly), recording just long enough to be
+    differentiated once."""
     if _state.enabled:
-        sources = [t for t, need in zip(inputs, needs) if need]
-        grads = iter(_backprop([composition(*inputs)], [g], sources, create_graph=True))
-        return tuple(next(grads) if need else None for need in needs)
-    leaves = tuple(_leaf(t) if need else t for t, need in zip(inputs, needs))
-    _state.enabled = True
-    try:
-        out = composition(*leaves)
-    finally:
-        _state.enabled = False
-    sources = [t for t, need in zip(leaves, needs) if need]
-    grads = iter(_backprop([out], [g], sources, create_graph=False))
+        outputs, create_graph = fn(*inputs), True
+    else:
+        inputs = tuple(_leaf(t) if need and not isinstance(t, Variable) else t
+                       for t, need in zip(inputs, needs))
+        _state.enabled = True
+        try:
+            outputs = fn(*inputs)
+        finally:
+            _state.enabled = False
+        create_graph = False
+    pairs = [(o, c) for o, c in zip(outputs, cotangents) if c is not None]
+    sources = [t for t, need in zip(inputs, needs) if need]
+    grads = iter(_backprop([o for o, _ in pairs], [c for _, c in pairs], sources, create_graph))
     return tuple(next(grads) if need else None for need in needs)
 
 

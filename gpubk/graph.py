@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import warnings
 
 import numpy as np
 
 from . import devices
 from .core import trace
-from .core.primitive import Primitive, bind
 from . import autodiff, staged_backprop
 from .ops.control import switch
 from .ops.creation import zeros_like
 from .symbolic import (
-    STAND_IN_SIZES, Placeholder, Symbol, build, check_feed as _check_feed, filled, leaves,
+    Placeholder, Symbol, build, check_feed as _check_feed, leaves, runner,
     substitute, symbols_in, topological_symbols as _topological)
 from .tensor import Tensor, Variable
 
@@ -59,7 +57,7 @@ class Function:
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
-        self._steps = [(id(s), _runner(s)) for s in self._order]
+        self._steps = [(id(s), runner(s)) for s in self._order]
         # Only a graph holding symbolic gradients needs the tape while it runs.
         self._records = any(s.op is _gradients_of for s in self._order)
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
@@ -74,8 +72,8 @@ class Function:
                 raise TypeError(f"{self.name}: an update pair must start with a variable, "
                                 f"got {type(variable).__name__}")
             return _assign, (variable, value)
-        if isinstance(update, Symbol) and _updates_variable(update.op):
-            return update.op, update.args
+        if isinstance(update, Symbol) and getattr(update.op, "effect", None) == "update":
+            return functools.partial(update.op, **update.kwargs), update.args
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
                         f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
                         f"symbolic value, got {type(update).__name__}")
@@ -138,33 +136,6 @@ def _fits(shape: tuple, known: tuple) -> bool:
     return True
 
 
-def _runner(symbol: Symbol):
-    """`symbol.evaluate`, specialised once: for the usual flat arguments, the symbols' slots
-    are found at build time instead of searched at every call."""
-    op, args, kwargs = symbol.op, symbol.args, symbol.kwargs
-    nested = any(isinstance(a, (list, tuple, dict)) and symbols_in(a) for a in args)
-    if nested or symbols_in(kwargs):
-        return symbol.evaluate
-    holes = [(i, id(a)) for i, a in enumerate(args) if isinstance(a, Symbol)]
-    template = list(args)
-    if isinstance(op, Primitive):  # straight to bind, one call less
-        primitive, op = op, functools.partial(bind, op)
-        if len(holes) == len(args) and not kwargs and len(args) in (1, 2):
-            keys = [key for _, key in holes]
-            if len(keys) == 1:
-                (key,) = keys
-                return lambda values: bind(primitive, values[key])
-            first, second = keys
-            return lambda values: bind(primitive, values[first], values[second])
-
-    def run(values):
-        filled = template.copy()
-        for i, key in holes:
-            filled[i] = values[key]
-        return op(*filled, **kwargs)
-    return run
-
-
 def _assign(variable: Variable, value) -> None:
     variable.assign(value, "function update")
 
@@ -201,8 +172,8 @@ def _gradients_of(loss, variables):
 
 
 def _pick(items, index: int, source):
-    """One gradient of a `K.gradients` call; zeros where the loss turned out not to depend on
-    the source (kept only when a trial could not tell, see `_connected`)."""
+    """One gradient of a `K.gradients` call taken at call time; zeros where it is None (the
+    loss reaches the source only through a branch not taken, say)."""
     grad = items[index]
     return zeros_like(source) if grad is None else grad
 
@@ -212,51 +183,6 @@ def _depends_on(symbol: Symbol, target) -> bool:
         if s is target or any(a is target for a in leaves((s.args, s.kwargs))):
             return True
     return False
-
-
-def _opaque(symbol: Symbol) -> bool:
-    """Whether an op takes a function (K.rnn's step, K.map_fn's fn) whose closure may hold
-    variables that no argument shows (the weights of a Keras RNN cell)."""
-    return any(callable(a) and not isinstance(a, (type, Symbol, Tensor))
-               for a in leaves((symbol.args, symbol.kwargs)))
-
-
-def _connected(loss: Symbol, variables: list) -> list:
-    """Per variable (or placeholder), whether the loss depends on it: seen among the graph's
-    arguments, or, when an op takes a function, found by differentiating one evaluation of the
-    loss on stand-in values (random ops keep their streams). Where that trial cannot run (an
-    update or a print in the graph, an op that rejects stand-ins), the loss is taken to depend
-    on every variable its functions could reach (a gradient of zeros if it does not)."""
-    static = [_depends_on(loss, v) for v in variables]
-    order = _topological([loss])
-    if all(static) or not any(_opaque(s) for s in order):
-        return static
-    if any(getattr(s.op, "side_effect", None) for s in order):
-        return [True] * len(variables)
-    try:
-        trial = _trial_gradients(loss, variables, order)
-    except Exception:  # noqa: BLE001 (the stand-ins do not suit every op: assume it depends)
-        return [True] * len(variables)
-    return [known or g is not None for known, g in zip(static, trial)]
-
-
-def _trial_gradients(loss: Symbol, variables: list, order: list) -> list:
-    values = {}
-    with trace.inferring_shapes(), np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for s in order:
-            if isinstance(s, Placeholder):
-                t = filled(s.shape, s.dtype, STAND_IN_SIZES[0]) if s.default is None else \
-                    _check_feed(s, s.default, "gradients")
-                t._rg = s.needs_grad
-                values[id(s)] = t
-            else:
-                values[id(s)] = s.evaluate(values)
-        reached = [v for v in variables if not isinstance(v, Symbol) or id(v) in values]
-        grads = autodiff.gradients(values[id(loss)], [values[id(v)] if isinstance(v, Symbol)
-                                                      else v for v in reached])
-    found = {id(v): g for v, g in zip(reached, grads)}
-    return [found.get(id(v)) for v in variables]
 
 
 def symbolic_gradients(loss: Symbol, variables: list) -> list:
@@ -272,8 +198,8 @@ def symbolic_gradients(loss: Symbol, variables: list) -> list:
     everything = build(_gradients_of, (loss, list(variables)), {},
                        spec=lambda *a: ((len(variables),), np.dtype("float32")))
     grads = []
-    for i, (v, connected) in enumerate(zip(variables, _connected(loss, variables))):
-        if not connected:
+    for i, v in enumerate(variables):
+        if not _depends_on(loss, v):
             grads.append(None)
             continue
         grads.append(build(_pick, (everything, i, v), {},
@@ -353,7 +279,3 @@ def _check_training(training, func: str) -> None:
         raise ValueError(f"{func}: training must be 0, 1, a bool, a tensor or None, got "
                          f"{training!r}")
 
-
-
-def _updates_variable(op) -> bool:
-    return getattr(op, "side_effect", None) == "update"

@@ -5,20 +5,25 @@ node's primitive gives its vector-Jacobian product, written with gpubk functions
 on symbolic tensors stage nodes too. The gradients are nodes of the same graph: `K.function`
 evaluates them without the tape, and they can be differentiated again.
 
-Where a node on the path is not a declared primitive, or a vjp needs a dimension the graph
-leaves unknown, `Unstageable` is raised and the caller takes the gradient when the graph is
-evaluated instead.
+A composite without a vjp (a loop over a traced sub-graph), or a primitive whose vjp needs a
+dimension the graph leaves unknown, gets a `recomputed_grad` node instead: evaluated, it runs
+the op again with recording on and takes its gradient on the tape. A structured composite's
+gradient gathers those of the parts picked from it. (Where a node on the path is not a declared
+primitive at all, `Unstageable` is raised and the caller takes the gradient when the graph is
+evaluated.)
 
 Vjps get every input as the graph has it (a node, a variable or a tensor), so that a vjp needing
 an input's runtime shape (a placeholder's unknown batch size) can bind a primitive on the input.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import autodiff
-from .core.primitive import Primitive, Unstageable, bind
+from .core.primitive import Primitive, Unstageable, bind, bind_composite
+from .ops.creation import zeros_like
 from .ops.math import cast, full_like_p
-from .symbolic import Symbol, leaves, topological_symbols
-from .tensor import Tensor
+from .symbolic import Symbol, is_aval, leaves, pick, topological_symbols
 
 
 def backprop(targets: list, seeds: list | None, sources: list) -> list:
@@ -26,39 +31,117 @@ def backprop(targets: list, seeds: list | None, sources: list) -> list:
     source: a node, or None where no target depends on it."""
     source_ids = {id(s) for s in sources}
     order = topological_symbols([t for t in targets if isinstance(t, Symbol)])
-    relevant = set(source_ids)  # the sources, and the float nodes computed from them
-    for node in order:
-        if node.op is not None and not isinstance(node.op, Primitive) and (
-                _opaque(node) or any(id(a) in relevant for a in _inputs(node))):
-            raise Unstageable(node.name)  # (a function's closure may hold variables)
-        if id(node) in relevant or node.dtype.kind != "f":
-            continue
-        if any(id(a) in relevant for a in node.args):
-            relevant.add(id(node))
+    relevant = _relevant(order, source_ids)
     grads: dict[int, object] = {}
     for i, target in enumerate(targets):
         if id(target) in relevant:
             seed = bind(full_like_p, target, value=1, dtype=target.dtype) if seeds is None \
                 else seeds[i]
             _accumulate(grads, id(target), seed)
+    parts: dict[int, dict] = {}  # per structured call: its parts' gradients, by path
     results = {}
     for node in reversed(order):
-        g = grads.pop(id(node), None)
+        if node.op is pick:
+            g = grads.pop(id(node), None)
+            if g is not None:
+                call, path = node.args
+                _accumulate(parts.setdefault(id(call), {}), path, g)
+            continue
+        g = parts.pop(id(node), None) if node.dtype.kind == "O" else grads.pop(id(node), None)
         if g is None:
             continue
         if id(node) in source_ids:
             results[id(node)] = g
         p = node.op
-        if not isinstance(p, Primitive) or p.vjp is None:
-            continue  # a placeholder, or a primitive no gradient flows through
-        inputs = node.args
-        needs = tuple(id(a) in relevant for a in inputs)
-        y = node if p.saves_output else None
-        for a, need, ga in zip(inputs, needs, p.vjp(g, y, needs, *inputs, **node.kwargs)):
-            if need and ga is not None:
+        if isinstance(p, Primitive):
+            for a, ga in _input_grads(node, g, relevant):
                 _accumulate(grads, id(a), ga)
     results.update(grads)  # what reached variables and tensors
     return [_as_source_grad(results.get(id(s)), s) for s in sources]
+
+
+def _relevant(order: list, source_ids: set) -> set:
+    """The sources, and the nodes computed from them that carry gradients (float tensors, and
+    the calls of structured composites)."""
+    relevant = set(source_ids)
+    for node in order:
+        op = node.op
+        if op is None or id(node) in relevant:
+            continue
+        if op is pick:
+            if id(node.args[0]) in relevant and node.dtype.kind == "f":
+                relevant.add(id(node))
+        elif not isinstance(op, Primitive):
+            if any(id(a) in relevant for a in leaves((node.args, node.kwargs))):
+                raise Unstageable(node.name)  # an op not yet declared
+        elif (op.vjp is not None or op.composite) and node.dtype.kind in "fO" and \
+                any(id(a) in relevant for a in _flat_inputs(node)):
+            relevant.add(id(node))  # (a primitive with no vjp passes no gradient)
+    return relevant
+
+
+def _input_grads(node: Symbol, g, relevant: set) -> list:
+    """(input, gradient) for each input of a primitive node that needs one: its vjp, or, for a
+    composite without one (a loop) or a vjp needing what the graph does not know, a node that
+    recomputes the op when evaluated and takes its gradient on the tape."""
+    p, inputs = node.op, _flat_inputs(node)
+    needs = tuple(id(a) in relevant for a in inputs)
+    if not any(needs):
+        return []
+    if p.vjp is not None:
+        y = node if p.saves_output else None
+        try:
+            grads = p.vjp(g, y, needs, *node.args, **node.kwargs)
+            return [(a, ga) for a, need, ga in zip(inputs, needs, grads)
+                    if need and ga is not None]
+        except Unstageable:
+            pass
+    cotangents = [g.get(path) for path in _paths(p, node)] if isinstance(g, dict) else [g]
+    needed = [a for a, need in zip(inputs, needs) if need]
+    recomputed = bind_composite(recomputed_p, cotangents, node.args, primitive=p,
+                                params=node.kwargs, needs=needs)
+    return list(zip(needed, recomputed))
+
+
+def _flat_inputs(node: Symbol) -> tuple:
+    """A primitive node's inputs; a composite's may nest (lists of states, captures)."""
+    return tuple(leaves(node.args)) if node.op.composite else node.args
+
+
+def _paths(p: Primitive, node: Symbol) -> list:
+    """The paths of a structured composite's tensors, in the order of its result's leaves."""
+    def walk(declared, path):
+        if is_aval(declared):
+            return [path]
+        return [q for i, d in enumerate(declared) for q in walk(d, path + (i,))]
+    return walk(p.abstract(*node.args, **node.kwargs), ())
+
+
+def _recompute(cotangents, inputs, *, primitive, params, needs):
+    """Evaluation of `recomputed_p`: the op run again on its inputs with recording on, and its
+    gradient taken on the tape (zeros where the op turned out not to reach an input)."""
+    flat = leaves(inputs)
+
+    def run(*values):
+        return leaves(primitive(*_rebuild(inputs, iter(values)), **params))
+    grads = autodiff.recomputed_grads(run, tuple(flat), list(cotangents), needs)
+    return tuple(zeros_like(x) if g is None else g
+                 for x, g, need in zip(flat, grads, needs) if need)
+
+
+def _rebuild(structure, values):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_rebuild(s, values) for s in structure)
+    return next(values)
+
+
+# The gradient of an op whose backward cannot be staged as its vjp (a loop over a traced
+# sub-graph, a vjp needing an unknown dimension): one output per needed input. Its own gradient
+# (second order) is taken the same way.
+recomputed_p = Primitive("recomputed_grad", composite=True)
+recomputed_p.def_impl(_recompute)
+recomputed_p.def_abstract(lambda cotangents, inputs, *, primitive, params, needs: tuple(
+    (tuple(x.shape), np.dtype(x.dtype)) for x, need in zip(leaves(inputs), needs) if need))
 
 
 def composition_grads(composition, inputs: tuple, g, needs: tuple) -> tuple:
@@ -70,17 +153,6 @@ def composition_grads(composition, inputs: tuple, g, needs: tuple) -> tuple:
 
 
 autodiff.install_staged_composition_grads(composition_grads)
-
-
-def _inputs(node: Symbol) -> list:
-    """The leaves of an undeclared op's arguments (they may nest)."""
-    return leaves((node.args, node.kwargs))
-
-
-def _opaque(node: Symbol) -> bool:
-    """Whether an undeclared op takes a function (K.rnn's step), whose closure may hold
-    variables that no argument shows."""
-    return any(callable(a) and not isinstance(a, (type, Symbol, Tensor)) for a in _inputs(node))
 
 
 def _accumulate(grads: dict, key: int, g) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from . import autodiff, devices
 from .config import floatx
 from .core import trace
+from .core.primitive import Primitive, bind, bind_composite
 from .dtypes import as_dtype
 from .ops.validate import check_int
 from .tensor import Operators, SymbolicInput, Tensor, Variable
@@ -243,7 +244,7 @@ def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
     name = f"{op.__name__}_{next(_ids)}"
     if spec is not None:
         declared = spec(*args, **kwargs)
-        if _is_aval(declared):
+        if is_aval(declared):
             shape, dtype = declared
             stand_ins = {size: filled(shape, dtype, size) for size in STAND_IN_SIZES}
             return Symbol(op, args, kwargs, tuple(shape), dtype, name, stand_ins, placeholders)
@@ -278,14 +279,14 @@ def build(op, args: tuple, kwargs: dict, spec=None) -> Symbol:
     return _structured(op, args, kwargs, name, results, placeholders)
 
 
-def _is_aval(declared) -> bool:
+def is_aval(declared) -> bool:
     """Whether a spec's answer is one (shape, dtype) pair, rather than a structure of them."""
     return isinstance(declared, tuple) and len(declared) == 2 and \
         isinstance(declared[1], np.dtype)
 
 
 def _map_avals(declared, make):
-    if _is_aval(declared):
+    if is_aval(declared):
         return make(declared)
     return type(declared)(_map_avals(d, make) for d in declared)
 
@@ -323,11 +324,34 @@ def _joint_shape(op, results: dict) -> tuple:
 
 def _stage_primitive(primitive, inputs: tuple, params: dict) -> Symbol:
     """A node for a declared primitive: shape and dtype from its abstract evaluation."""
+    if primitive.composite:
+        return _stage_composite(primitive, inputs, params)
     shape, dtype = primitive.abstract(*inputs, **params)
     placeholders = tuple(dict.fromkeys(p for s in inputs if isinstance(s, Symbol)
                                        for p in s.placeholders))
     return Symbol(primitive, inputs, params, tuple(shape), np.dtype(dtype),
                   f"{primitive.name}_{next(_ids)}", {}, placeholders)
+
+
+def _stage_composite(primitive, inputs: tuple, params: dict):
+    """A composite's node (its inputs may nest); a structured result is a node for the call
+    and one picking each tensor of it."""
+    declared = primitive.abstract(*inputs, **params)
+    placeholders = tuple(dict.fromkeys(p for s in symbols_in(inputs) for p in s.placeholders))
+    name = f"{primitive.name}_{next(_ids)}"
+    if is_aval(declared):
+        shape, dtype = declared
+        return Symbol(primitive, inputs, params, tuple(shape), np.dtype(dtype), name, {},
+                      placeholders)
+    call = Symbol(primitive, inputs, params, (), np.dtype(object), name, {}, placeholders)
+
+    def part(declared, path):
+        if is_aval(declared):
+            shape, dtype = declared
+            return Symbol(pick, (call, path), {}, tuple(shape), np.dtype(dtype),
+                          f"{name}{list(path)}", {}, placeholders)
+        return type(declared)(part(d, path + (i,)) for i, d in enumerate(declared))
+    return part(declared, ())
 
 
 trace.install_stager(_stage_primitive)
@@ -355,6 +379,34 @@ def traced(fn=None, *, spec=None):
 def topological_symbols(roots: list) -> list:
     """Every symbol the roots need, each after the symbols in its arguments."""
     return topological(roots, lambda s: reversed(symbols_in((s.args, s.kwargs))))
+
+
+def runner(symbol: Symbol):
+    """`symbol.evaluate`, specialised once: for the usual flat arguments, the symbols' slots
+    are found at build time instead of searched at every call."""
+    op, args, kwargs = symbol.op, symbol.args, symbol.kwargs
+    nested = any(isinstance(a, (list, tuple, dict)) and symbols_in(a) for a in args)
+    if nested or symbols_in(kwargs):
+        return symbol.evaluate
+    holes = [(i, id(a)) for i, a in enumerate(args) if isinstance(a, Symbol)]
+    template = list(args)
+    if isinstance(op, Primitive):  # straight to bind, one call less
+        primitive, op = op, functools.partial(bind_composite if op.composite else bind, op)
+        if len(holes) == len(args) and not kwargs and len(args) in (1, 2) and \
+                not primitive.composite:
+            keys = [key for _, key in holes]
+            if len(keys) == 1:
+                (key,) = keys
+                return lambda values: bind(primitive, values[key])
+            first, second = keys
+            return lambda values: bind(primitive, values[first], values[second])
+
+    def run(values):
+        filled = template.copy()
+        for i, key in holes:
+            filled[i] = values[key]
+        return op(*filled, **kwargs)
+    return run
 
 
 def check_feed(p: Placeholder, value, func: str) -> Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import gpubk as K
+from gradcheck import numeric_gradient
 from gpubk.tensor import SymbolicInput
 
 
@@ -1038,10 +1039,6 @@ def test_switch_on_a_symbolic_scalar_takes_numbers_and_branches_of_other_shapes(
     np.testing.assert_array_equal(r, xv[:1])
 
 
-@pytest.mark.xfail(strict=True, reason="a function given to K.rnn / K.map_fn that captures a "
-                   "symbolic tensor (Keras 2's recurrent dropout masks, attention over another "
-                   "input) fails with 'rnn: cannot be applied to symbolic tensors': the staged op "
-                   "cannot see what the closure holds (symbolic.py); TF1 traces the function")
 def test_functions_given_to_rnn_and_map_fn_may_capture_symbolic_tensors():
     x = K.placeholder(shape=(None, None, 3))
     keep = K.placeholder(shape=(None, 3))  # a dropout mask, as SimpleRNNCell keeps one
@@ -1056,6 +1053,40 @@ def test_functions_given_to_rnn_and_map_fn_may_capture_symbolic_tensors():
     got_last, got_rows = K.function([x, keep], [last, rows])([xv, kv])
     np.testing.assert_allclose(got_last, np.tanh(0.5 * np.ones((2, 3))), rtol=1e-6)
     np.testing.assert_allclose(got_rows, [1.5, 1.5], rtol=1e-6)
+
+
+def test_gradients_reach_what_a_traced_function_captures(rng):
+    # The step holds a weight and a symbolic mask in its closure, the fold a symbolic scale:
+    # the loop nodes list them as inputs, so K.gradients reaches them (finite differences of a
+    # NumPy loop as the reference).
+    xv, kv, sv = rng.standard_normal((2, 4, 3)), rng.uniform(0.5, 1.5, (2, 3)), \
+        rng.standard_normal(3)
+    wv = rng.standard_normal((3, 3)) * 0.5
+    w = K.variable(wv, dtype="float64")
+    x = K.placeholder(shape=(None, None, 3), dtype="float64")
+    keep = K.placeholder(shape=(None, 3), dtype="float64")
+    scale = K.placeholder(shape=(3,), dtype="float64")
+
+    def step(x_t, states):
+        h = K.tanh(K.dot(x_t * keep + states[0], w))
+        return h, [h]
+    _, outputs, _ = K.rnn(step, x, [K.zeros((K.shape(x)[0], 3), dtype="float64")])
+    total = K.foldl(lambda acc, o: acc + K.sum(o * scale), K.permute_dimensions(outputs,
+                                                                                (1, 0, 2)),
+                    initializer=K.constant(0.0, dtype="float64"))
+    grads = K.gradients(total, [w, keep, scale, x])
+    assert all(g is not None for g in grads)
+    got = K.function([x, keep, scale], grads)([xv, kv, sv])
+
+    def loss(w_, k_, s_, x_):
+        h, acc = np.zeros((2, 3)), 0.0
+        for t in range(4):
+            h = np.tanh((x_[:, t] * k_ + h) @ w_)
+            acc += np.sum(h * s_)
+        return acc
+    arrays = [wv, kv, sv, xv]
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, numeric_gradient(loss, arrays, i), rtol=1e-6, atol=1e-8)
 
 
 def test_reshape_and_cast_to_their_own_shape_and_dtype_in_graph_style():

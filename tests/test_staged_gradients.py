@@ -22,8 +22,11 @@ def _ops(outputs) -> set:
 
 
 def _staged(grads) -> bool:
+    """Whether the gradients are nodes of primitives' vjps only (no recomputed gradient, no
+    gradient taken at call time)."""
     nodes = topological_symbols([g for g in grads if isinstance(g, Symbol)])
-    return all(isinstance(s.op, Primitive) for s in nodes if not isinstance(s, Placeholder))
+    return all(isinstance(s.op, Primitive) and s.op.name != "recomputed_grad"
+               for s in nodes if not isinstance(s, Placeholder))
 
 
 def _feed_gradients(loss_fn, arrays, shapes, rng):
@@ -117,17 +120,68 @@ def test_gradients_of_staged_gradients(rng):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 
-def test_unknown_spatial_sizes_fall_back_to_the_tape(rng):
-    # Max pooling's vjp needs the spatial sizes: over unknown ones the gradient is taken when
-    # the function runs (the tape), and is still right.
+def test_a_vjp_needing_unknown_sizes_is_recomputed_when_evaluated(rng):
+    # Max pooling's vjp needs the spatial sizes: over unknown ones the gradient is a node that
+    # reruns the pooling with recording on when the function runs, and is still right.
     xv = rng.standard_normal((2, 4, 4, 1))
     x = K.placeholder(shape=(None, None, None, 1), dtype="float64")
     (g,) = K.gradients(K.sum(K.square(K.pool2d(x, (2, 2), strides=(2, 2)))), [x])
-    assert not _staged([g])
-    got = K.function([x], [g])([xv])[0]
+    assert "recomputed_grad" in _ops([g])
+    f = K.function([x], [g])
+    assert not f._records
+    got = f([xv])[0]
     windows = xv.reshape(2, 2, 2, 2, 2, 1).transpose(0, 1, 3, 2, 4, 5).reshape(2, 2, 2, 4, 1)
     first = windows.argmax(axis=3)
     want = np.zeros((2, 2, 2, 4, 1))
     np.put_along_axis(want, first[:, :, :, None], 2 * windows.max(axis=3)[:, :, :, None], 3)
     want = want.reshape(2, 2, 2, 2, 2, 1).transpose(0, 1, 3, 2, 4, 5).reshape(2, 4, 4, 1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_loop_gradient_is_recomputed_and_differentiable_again(rng):
+    xv, wv, vv = rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 2)) * 0.5, \
+        rng.standard_normal((2, 2))
+    x = K.placeholder(shape=(None, None, 2), dtype="float64")
+    w = K.variable(wv, dtype="float64")
+
+    def step(x_t, states):
+        h = K.tanh(K.dot(x_t, w) + states[0])
+        return h, [h]
+    last, _, _ = K.rnn(step, x, [K.zeros((K.shape(x)[0], 2), dtype="float64")])
+    (g,) = K.gradients(K.sum(K.square(last)), [w])
+    (hv,) = K.gradients(K.sum(g * K.constant(vv, dtype="float64")), [w])
+    assert "recomputed_grad" in _ops([g, hv])
+    got_g, got_hv = K.function([x], [g, hv])([xv])
+
+    def grad_np(w_):  # backpropagation through time, by hand
+        hs = [np.zeros((3, 2))]
+        for t in range(4):
+            hs.append(np.tanh(xv[:, t] @ w_ + hs[-1]))
+        dh, dw = 2 * hs[-1], np.zeros_like(w_)
+        for t in range(3, -1, -1):
+            da = dh * (1 - hs[t + 1] ** 2)
+            dw += xv[:, t].T @ da
+            dh = da
+        return dw
+    np.testing.assert_allclose(got_g, grad_np(wv), rtol=1e-10)
+    want_hv = numeric_gradient(lambda w_: float(np.sum(grad_np(w_) * vv)), [wv], 0)
+    np.testing.assert_allclose(got_hv, want_hv, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("taken", [True, False])
+def test_a_condition_known_when_fed_and_a_print_stage_their_gradients(taken, rng, capsys):
+    xv, wv = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    x = K.placeholder(shape=(None, 3), dtype="float64")
+    flag = K.placeholder(shape=(), dtype="bool")
+    w = K.variable(wv, dtype="float64")
+    y = K.switch(flag, lambda: K.sum(K.exp(x * w)), lambda: K.sum(K.square(x * w)))
+    y = K.print_tensor(y, "loss:")
+    (gw,) = K.gradients(y, [w])
+    assert _staged([gw]) and {"cond", "print_tensor"} <= _ops([gw])
+    got_y, got_g = K.function([x, flag], [y, gw])([xv, taken])
+
+    def loss(w_):
+        return np.sum(np.exp(xv * w_)) if taken else np.sum((xv * w_) ** 2)
+    np.testing.assert_allclose(got_y, loss(wv), rtol=1e-12)
+    np.testing.assert_allclose(got_g, numeric_gradient(loss, [wv], 0), rtol=1e-6, atol=1e-8)
+    assert capsys.readouterr().out.startswith("loss:")

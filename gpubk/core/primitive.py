@@ -65,13 +65,22 @@ class Aval:
 class Primitive:
     """One operation gpubk can compute, record, differentiate and stage (see the module)."""
 
-    __slots__ = ("name", "elementwise", "remembers_input", "impl", "abstract", "vjp", "saves",
-                 "saves_output", "_backward", "__weakref__")
+    __slots__ = ("name", "elementwise", "remembers_input", "composite", "effect", "impl",
+                 "abstract", "vjp", "saves", "saves_output", "_backward", "__weakref__")
 
-    def __init__(self, name: str, elementwise: bool = False,
-                 remembers_input: bool = False) -> None:
+    def __init__(self, name: str, elementwise: bool = False, remembers_input: bool = False,
+                 composite: bool = False, effect: str | None = None) -> None:
         self.name = name
         self.elementwise = elementwise
+        # A composite's impl takes tensors (not arrays) and runs gpubk functions, which record
+        # themselves: a loop over a traced sub-graph, a loss checked on the host. Its inputs
+        # may be lists of tensors; its abstract evaluation may give a structure (a list or
+        # tuple of (shape, dtype) pairs), staged as one node per tensor. It is bound with
+        # `bind_composite`.
+        self.composite = composite
+        # A composite run for its effect: "update" (assigns its first input, a variable: a
+        # K.function runs its nodes after the outputs) or "print".
+        self.effect = effect
         # Whether an eager output remembers (this primitive, its first input): a softmax or
         # sigmoid output's logits, from which crossentropy works exactly. (A graph node has
         # them as its op and first input.)
@@ -109,6 +118,8 @@ class Primitive:
         return fn
 
     def __call__(self, *inputs, **params):
+        if self.composite:
+            return bind_composite(self, *inputs, **params)
         return bind(self, *inputs, **params)
 
 
@@ -145,6 +156,22 @@ def bind(p: Primitive, *inputs, **params):
         with device.context():
             data = p.impl(device, *[t.data for t in inputs], **params)
     return _output(p, data, device, inputs, params)
+
+
+def bind_composite(p: Primitive, *inputs, **params):
+    """Applies composite primitive `p` (see Primitive) to `inputs`, tensors or (possibly
+    nested) lists of them: staged if one is symbolic (or, in graph style, a variable), else
+    its impl runs on them."""
+    if _stages(inputs):
+        return trace.stage(p, inputs, params)
+    return p.impl(*inputs, **params)
+
+
+def _stages(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_stages(v) for v in value)
+    return getattr(value, "_symbolic", False) or (
+        trace.graph_style and isinstance(value, Variable) and trace.staging())
 
 
 def _output(p: Primitive, data, device, inputs: tuple, params: dict) -> Tensor:

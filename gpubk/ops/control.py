@@ -5,13 +5,15 @@ import numbers
 
 import numpy as np
 
-from .. import symbolic
-from ..core.primitive import Primitive, as_input, bind
+from ..core.primitive import (
+    Primitive, as_input, bind, bind_composite, broadcast_shapes, device_of, is_symbolic)
 from ..dtypes import as_dtype
-from ..symbolic import traced
-from ..tensor import Tensor, as_tensor
-from .math import cast, where
-from .shape import reshape, stack
+from ..subgraph import Body, merged
+from ..symbolic import Symbol
+from ..core import trace
+from ..tensor import Tensor, Variable, as_tensor
+from .math import cast, where, zeros_like_data
+from .shape import expand_dims, stack
 from .validate import check_callable, check_int, type_name
 
 
@@ -21,74 +23,80 @@ def switch(condition, then_expression, else_expression):
     A scalar condition picks one expression; callables are called only for the branch taken.
     A tensor condition selects elementwise: expressions are called, and a condition of lower
     rank gets trailing size-1 axes (Keras tiles it), so a `(batch,)` condition picks rows.
-    A symbolic condition (known only when fed) builds a node: both callables are called now
-    to build their branches, as TensorFlow 1's `tf.cond` builds both, and each evaluation
-    picks one.
+    A condition known only when evaluated (symbolic, or a variable in graph style) builds a
+    node: both callables are called now to build their branches, as TensorFlow 1's `tf.cond`
+    builds both, and each evaluation picks one.
     """
-    if getattr(condition, "_symbolic", False):
-        if callable(then_expression):
-            then_expression = then_expression()
-        if callable(else_expression):
-            else_expression = else_expression()
-        if condition.shape == ():
-            spec = _cond_spec(then_expression, else_expression)
-            if spec is not None:
-                return symbolic.build(_switch.eager, (condition, then_expression,
-                                                      else_expression), {}, spec=lambda *a: spec)
-    return _switch(condition, then_expression, else_expression)
-
-
-def _cond_spec(then_expression, else_expression):
-    """The static shape of `tf.cond`'s result: each dimension the branches agree on (None where
-    they differ, or are unknown), so that neither branch's shape is taken for the other's.
-    None (left to inference) when their ranks differ."""
-    avals = []
-    for branch in (then_expression, else_expression):
-        if isinstance(branch, (Tensor, symbolic.Symbol)):
-            avals.append((tuple(branch.shape), branch.dtype))
-        else:
-            try:
-                t = as_tensor(branch, "switch")
-            except (TypeError, ValueError):
-                return None
-            avals.append((t.shape, t.dtype))
-    (then_shape, dtype), (else_shape, _) = avals
-    if len(then_shape) != len(else_shape):
-        return None
-    return tuple(a if a == b else None for a, b in zip(then_shape, else_shape)), dtype
-
-
-@traced
-def _switch(condition, then_expression, else_expression):
-    if not isinstance(condition, (Tensor, numbers.Number)) and \
+    staged = is_symbolic(condition) or isinstance(condition, Variable) and trace.staging()
+    if staged:
+        then_expression = _called(then_expression)
+        else_expression = _called(else_expression)
+    elif not isinstance(condition, (Tensor, numbers.Number)) and \
             not (hasattr(condition, "dtype") and hasattr(condition, "shape")):  # ndarray, np.bool_
         raise TypeError(f"switch: condition must be a bool, a number or a tensor, got "
                         f"{type_name(condition)}")
-    if not isinstance(condition, Tensor) or condition.ndim == 0:
-        taken = then_expression if bool(condition) else else_expression
-        taken = taken() if callable(taken) else taken
-        if isinstance(condition, Tensor) and not isinstance(taken, (Tensor, symbolic.Symbol)):
-            taken = as_tensor(taken, "switch", device=condition.device)  # as tf.cond
-        return taken
-    then_expression = then_expression() if callable(then_expression) else then_expression
-    else_expression = else_expression() if callable(else_expression) else else_expression
-    then_expression = as_tensor(then_expression, "switch", device=condition.device)
+    if not isinstance(condition, Tensor) and not staged or condition.ndim == 0:
+        if not staged:  # known now: only the branch taken is built
+            taken = _called(then_expression if bool(condition) else else_expression)
+            if isinstance(condition, Tensor) and not isinstance(taken, (Tensor, Symbol)):
+                taken = as_tensor(taken, "switch", device=condition.device)  # as tf.cond
+            return taken
+        device = device_of(condition)
+        return bind(cond_p, condition, _branch(then_expression, device),
+                    _branch(else_expression, device))
+    then_expression = _branch(_called(then_expression), device_of(condition))
+    else_expression = _branch(_called(else_expression), device_of(condition))
     if condition.ndim > then_expression.ndim:
         raise ValueError(f"switch: condition of rank {condition.ndim} (shape "
                          f"{condition.shape}) and expressions of rank {then_expression.ndim}; "
                          "expected the condition's rank to be at most the expressions'")
-    else_expression = as_tensor(else_expression, "switch", device=condition.device)
     try:
-        np.broadcast_shapes(condition.shape + (1,) * (then_expression.ndim - condition.ndim),
-                            then_expression.shape, else_expression.shape)
+        broadcast_shapes("switch", condition.shape + (1,) * (then_expression.ndim -
+                                                             condition.ndim),
+                         then_expression.shape, else_expression.shape)
     except ValueError:
         raise ValueError(f"switch: condition of shape {condition.shape} and expressions of "
                          f"shapes {then_expression.shape} and {else_expression.shape} do not "
                          "broadcast; expected the same shapes") from None
     condition = cast(condition, "bool")
-    condition = reshape(condition, condition.shape + (1,) * (then_expression.ndim -
-                                                             condition.ndim))
+    for _ in range(then_expression.ndim - condition.ndim):
+        condition = expand_dims(condition, -1)
     return where(condition, then_expression, else_expression)
+
+
+def _called(expression):
+    return expression() if callable(expression) else expression
+
+
+def _branch(value, device):
+    """A branch as a tensor (or symbolic tensor) on the condition's device."""
+    return value if is_symbolic(value) else as_tensor(value, "switch", device=device)
+
+
+def _cond_abstract(condition, then_value, else_value):
+    """The static shape of `tf.cond`'s result: each dimension the branches agree on (None where
+    they differ, or are unknown), so that neither branch's shape is taken for the other's."""
+    if then_value.ndim != else_value.ndim:
+        raise ValueError(f"switch: branches of shapes {then_value.shape} and "
+                         f"{else_value.shape} for a condition known only when evaluated; "
+                         "expected branches of the same rank")
+    return merged(then_value.shape, else_value.shape), np.result_type(then_value.dtype,
+                                                                       else_value.dtype)
+
+
+def _cond_vjp(g, y, needs, condition, then_value, else_value):
+    # The branch not taken gets zeros, as in tf.cond's gradient.
+    return (None,
+            bind(cond_p, condition, g, zeros_like_data(then_value)) if needs[1] else None,
+            bind(cond_p, condition, zeros_like_data(else_value), g) if needs[2] else None)
+
+
+# A scalar condition known only when evaluated: the branch it picks (both are built).
+cond_p = Primitive("cond")
+cond_p.def_impl(lambda device, c, a, b: (a if bool(c) else b).astype(
+    np.result_type(a.dtype, b.dtype), copy=False))
+cond_p.def_abstract(_cond_abstract)
+cond_p.def_vjp(_cond_vjp, saves=(0, 1, 2))
 
 
 def _in_top_k_impl(device, p, targets, *, k):
@@ -121,46 +129,75 @@ def in_top_k(predictions, targets, k: int) -> Tensor:
     return bind(in_top_k_p, predictions, targets, k=k)
 
 
-@traced
 def map_fn(fn, elems, name=None, dtype=None) -> Tensor:
     """Keras: `K.map_fn(fn, elems, name=None, dtype=None)`. `fn` applied to each slice of
-    `elems` along axis 0, stacked (gradients flow through)."""
+    `elems` along axis 0, stacked (gradients flow through). On symbolic `elems`, `fn` is traced
+    once into a loop node (see subgraph.py)."""
     check_callable(fn, "map_fn", "fn")
     elems = _sliceable(elems, "map_fn")
     if dtype is not None:
-        as_dtype(dtype, "map_fn")
+        dtype = as_dtype(dtype, "map_fn")
+    if is_symbolic(elems):
+        body = Body(lambda e: as_input(fn(e), "map_fn"), [(elems.shape[1:], elems.dtype)],
+                    "map_fn")
+        return bind_composite(map_p, elems, body.captures, body=body, dtype=dtype)
+    return _map(fn, elems, dtype)
+
+
+def _map(fn, elems, dtype):
     out = stack([fn(elems[i]) for i in range(len(elems))])
     return out if dtype is None else cast(out, dtype)
 
 
-@traced
+# K.map_fn, K.foldl and K.foldr over symbolic tensors: loops holding the function's sub-graph
+# (gradients: the tape when the graph runs, for now).
+map_p = Primitive("map_fn", composite=True)
+map_p.def_impl(lambda elems, captures, *, body, dtype: _map(
+    lambda e: body.run([e], captures), elems, dtype))
+map_p.def_abstract(lambda elems, captures, *, body, dtype: (
+    (elems.shape[0],) + body.result.shape, dtype or body.result.dtype))
+
+
 def foldl(fn, elems, initializer=None, name=None):
     """Keras: `K.foldl(fn, elems, initializer=None, name=None)`. Reduces `elems` along axis 0
     from the left: `acc = fn(acc, x)`, starting from `initializer` (default `elems[0]`)."""
-    check_callable(fn, "foldl", "fn")
-    elems = _sliceable(elems, "foldl")
-    items = [elems[i] for i in range(len(elems))]
-    return _fold(fn, items, initializer, "foldl")
+    return _fold(fn, elems, initializer, "foldl")
 
 
-@traced
 def foldr(fn, elems, initializer=None, name=None):
     """Keras: `K.foldr(fn, elems, initializer=None, name=None)`. As `foldl`, from the right."""
-    check_callable(fn, "foldr", "fn")
-    elems = _sliceable(elems, "foldr")
-    items = [elems[i] for i in range(len(elems) - 1, -1, -1)]
-    return _fold(fn, items, initializer, "foldr")
+    return _fold(fn, elems, initializer, "foldr")
 
 
 def _sliceable(elems, func: str) -> Tensor:
-    elems = as_tensor(elems, func)
+    elems = as_input(elems, func)
     if elems.ndim == 0:
         raise ValueError(f"{func}: elems must have rank >= 1 (it is sliced along axis 0), got "
                          "a scalar")
     return elems
 
 
-def _fold(fn, items, initializer, func: str):
+def _fold(fn, elems, initializer, func: str):
+    check_callable(fn, func, "fn")
+    elems = _sliceable(elems, func)
+    if initializer is not None and (is_symbolic(initializer) or is_symbolic(elems)):
+        initializer = as_input(initializer, func)
+    if not is_symbolic(elems) and not is_symbolic(initializer):
+        return _fold_items(fn, elems, initializer, func)
+    item = (elems.shape[1:], elems.dtype)
+    start = item if initializer is None else (initializer.shape, initializer.dtype)
+    body = Body(lambda acc, x: as_input(fn(acc, x), func), [start, item], func)
+    acc = body.result
+    if acc.ndim != len(start[0]):
+        raise ValueError(f"{func}: fn returned shape {acc.shape} for an accumulator of shape "
+                         f"{start[0]}; expected the same rank")
+    return bind_composite(fold_p, elems, initializer, body.captures, body=body, func=func)
+
+
+def _fold_items(fn, elems, initializer, func: str):
+    """The fold itself, on tensors: from the left (foldl) or the right (foldr)."""
+    order = range(len(elems)) if func == "foldl" else range(len(elems) - 1, -1, -1)
+    items = [elems[i] for i in order]
     if initializer is None:
         if not items:
             raise ValueError(f"{func}: elems is empty and there is no initializer")
@@ -170,3 +207,10 @@ def _fold(fn, items, initializer, func: str):
     for item in items:
         acc = fn(acc, item)
     return acc
+
+
+fold_p = Primitive("fold", composite=True)
+fold_p.def_impl(lambda elems, initializer, captures, *, body, func: _fold_items(
+    lambda acc, x: body.run([acc, x], captures), elems, initializer, func))
+fold_p.def_abstract(lambda elems, initializer, captures, *, body, func: (
+    merged(body.params[0].shape, body.result.shape), body.result.dtype))

@@ -5,7 +5,8 @@ import numpy as np
 
 from ..autodiff import record
 from ..config import floatx
-from ..symbolic import Symbol, evaluate, traced
+from ..core.primitive import Primitive, as_input, bind_composite, is_symbolic
+from ..symbolic import Symbol, evaluate
 from ..tensor import Tensor, Variable, as_tensor, to_array
 from .math import cast
 from .validate import check_int, check_number, check_sequence, type_name
@@ -62,69 +63,77 @@ def batch_set_value(tuples) -> None:
         x.data = new
 
 
-def _variable_spec(x, *args):
-    """The result of an update is the variable: its shape and dtype (no run at build time)."""
-    return tuple(x.shape), x.dtype
+def _deferred(name: str, apply) -> Primitive:
+    """An update as a composite primitive: it applies at once eagerly; in graph style its node
+    changes nothing until a K.function runs it (after its outputs) or K.eval evaluates it."""
+    p = Primitive(name, composite=True, effect="update")
+    p.def_impl(apply)
+    p.def_abstract(lambda x, value, **params: (tuple(x.shape), x.dtype))
+    return p
 
 
-@traced(spec=_variable_spec)
+def _moving_average(x, value, *, momentum):
+    value = x._checked_value(value, "moving_average_update")
+    return x.assign(x.data - (x.data - value) * (1 - momentum), "moving_average_update")
+
+
+update_p = _deferred("update", lambda x, value: x.assign(value, "update"))
+update_add_p = _deferred("update_add", lambda x, value: x.assign_add(value, "update_add"))
+update_sub_p = _deferred("update_sub", lambda x, value: x.assign_sub(value, "update_sub"))
+moving_average_update_p = _deferred("moving_average_update", _moving_average)
+
+
 def update(x, new_x) -> Variable:
     """Keras: `K.update(x, new_x)`. Sets variable `x` to `new_x`; returns `x`."""
-    return _variable(x, "update").assign(new_x, "update")
+    return bind_composite(update_p, _variable(x, "update"), new_x)
 
 
-@traced(spec=_variable_spec)
 def update_add(x, increment) -> Variable:
     """Keras: `K.update_add(x, increment)`. Adds `increment` to variable `x`; returns `x`."""
-    return _variable(x, "update_add").assign_add(increment, "update_add")
+    return bind_composite(update_add_p, _variable(x, "update_add"), increment)
 
 
-@traced(spec=_variable_spec)
 def update_sub(x, decrement) -> Variable:
     """Keras: `K.update_sub(x, decrement)`. Subtracts `decrement` from variable `x`; returns `x`."""
-    return _variable(x, "update_sub").assign_sub(decrement, "update_sub")
+    return bind_composite(update_sub_p, _variable(x, "update_sub"), decrement)
 
 
-@traced(spec=_variable_spec)
 def moving_average_update(x, value, momentum) -> Variable:
     """Keras: `K.moving_average_update(x, value, momentum)`.
 
     `x = x * momentum + value * (1 - momentum)`, computed as Keras 2 (TF2) does:
     `x -= (x - value) * (1 - momentum)`; returns `x`."""
-    x = _variable(x, "moving_average_update")
-    momentum = check_number(momentum, "moving_average_update", "momentum")
-    value = x._checked_value(value, "moving_average_update")
-    return x.assign(x.data - (x.data - value) * (1 - momentum), "moving_average_update")
+    func = "moving_average_update"
+    return bind_composite(moving_average_update_p, _variable(x, func), value,
+                          momentum=check_number(momentum, func, "momentum"))
 
 
-@traced
 def cast_to_floatx(x):
     """Keras: `K.cast_to_floatx(x)`. A NumPy array (or tensor, for tensors) of dtype floatx."""
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or is_symbolic(x):
         return cast(x, floatx())
     return to_array(x, floatx(), "cast_to_floatx")
 
 
-def _identity_grad(g, y, needs):
-    return (g,)
+def _print(x, *, message: str, summarize: int) -> Tensor:
+    with np.printoptions(threshold=2 * summarize, edgeitems=summarize):
+        print(*([message] if message else []), x.numpy())
+    return record(x.data, (x,), lambda g, y, needs: (g,))
 
 
-@traced(spec=lambda x, *args, **kwargs: (tuple(x.shape), x.dtype))
+# Printing as a node: each evaluation prints; gradients pass through.
+print_p = Primitive("print_tensor", composite=True, effect="print")
+print_p.def_impl(_print)
+print_p.def_abstract(lambda x, **params: (tuple(x.shape), x.dtype))
+print_p.def_vjp(lambda g, y, needs, x, **params: (g,))
+
+
 def print_tensor(x, message: str = "", summarize: int = 3) -> Tensor:
     """Keras: `K.print_tensor(x, message='', summarize=3)`. Prints `message` and the value of
     `x` (the first and last `summarize` entries of long axes), and returns a tensor equal to `x`
     (gradients pass through)."""
-    x = as_tensor(x, "print_tensor")
+    x = as_input(x, "print_tensor")
     if not isinstance(message, str):
         raise TypeError(f"print_tensor: message must be a str, got {type_name(message)}")
-    summarize = check_int(summarize, "print_tensor", "summarize", -1)
-    with np.printoptions(threshold=2 * summarize, edgeitems=summarize):
-        print(*([message] if message else []), x.numpy())
-    return record(x.data, (x,), _identity_grad)
-
-
-
-# What graphs must not run for a trial (see graph.py): these change variables or print.
-for _op in (update, update_add, update_sub, moving_average_update):
-    _op.eager.side_effect = "update"
-print_tensor.eager.side_effect = "print"
+    return bind_composite(print_p, x, message=message,
+                          summarize=check_int(summarize, "print_tensor", "summarize", -1))

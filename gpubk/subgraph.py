@@ -1,0 +1,61 @@
+"""Sub-graphs: a function (K.rnn's step, K.map_fn's fn) traced once into graph nodes.
+
+A loop over symbolic tensors cannot run its function per element when it is built: it calls
+the function once on parameters (placeholders of the elements' shapes) and keeps what that
+builds. The nodes that depend on the parameters are the body, run again at each step; every
+other value the body uses (a symbolic tensor from outside, a variable, a value computed once
+from them) is a capture: an explicit input of the loop's node, so that the graph shows what the
+loop reads (`K.gradients` finds a weight that only the step function's closure holds) and
+`K.function` evaluates it once per call.
+"""
+from __future__ import annotations
+
+from .symbolic import Placeholder, Symbol, leaves, runner, substitute, topological_symbols
+from .tensor import Variable
+
+
+class Body:
+    """`fn(*params)` traced into nodes: its outputs (a structure of tensors), the body's nodes in
+    evaluation order, and its captures."""
+
+    def __init__(self, fn, avals: list, name: str) -> None:
+        self.params = [Placeholder(tuple(shape), dtype, f"{name}/arg{i}")
+                       for i, (shape, dtype) in enumerate(avals)]
+        self.result = fn(*self.params)  # the structure the function returned
+        outputs = leaves(self.result)
+        order = topological_symbols([o for o in outputs if isinstance(o, Symbol)])
+        inside = {id(p) for p in self.params}
+        self.order = []
+        for node in order:
+            if id(node) not in inside and any(id(a) in inside for a in _arguments(node)):
+                inside.add(id(node))
+                self.order.append(node)
+        captures = {}
+        for node in self.order:
+            for a in _arguments(node):
+                if (isinstance(a, Symbol) and id(a) not in inside) or isinstance(a, Variable):
+                    captures.setdefault(id(a), a)
+        for o in outputs:
+            if isinstance(o, Symbol) and id(o) not in inside:
+                captures.setdefault(id(o), o)
+        self.captures = list(captures.values())
+        self._steps = [(id(node), runner(node)) for node in self.order]
+
+    def run(self, params: list, captures: list):
+        """The function's result for parameter values `params`, the captures' values given."""
+        values = {id(p): v for p, v in zip(self.params, params)}
+        values.update((id(c), v) for c, v in zip(self.captures, captures)
+                      if isinstance(c, Symbol))
+        for key, run in self._steps:
+            values[key] = run(values)
+        return substitute(self.result, values)
+
+
+def _arguments(node: Symbol) -> list:
+    return leaves((node.args, node.kwargs))
+
+
+def merged(a: tuple, b: tuple) -> tuple:
+    """The static shape of a loop state, `a` before a step and `b` after: the dimensions they
+    agree on, None where they differ (the ranks agree: the caller checks)."""
+    return tuple(x if x == y else None for x, y in zip(a, b))
