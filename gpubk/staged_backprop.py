@@ -104,8 +104,14 @@ def _input_grads(node: Symbol, g, relevant: set) -> list:
 
 
 def _flat_inputs(node: Symbol) -> tuple:
-    """A primitive node's inputs; a composite's may nest (lists of states, captures)."""
-    return tuple(leaves(node.args)) if node.op.composite else node.args
+    """A primitive node's inputs that gradients may reach; a composite's may nest (lists of
+    states, captures), and it may declare the arguments its gradient reaches (the others' leaves
+    are None here)."""
+    p = node.op
+    if not p.composite:
+        return node.args
+    return tuple(leaf if p.differentiable is None or i in p.differentiable else None
+                 for i, arg in enumerate(node.args) for leaf in leaves(arg))
 
 
 def _paths(p: Primitive, node: Symbol) -> list:

@@ -65,11 +65,13 @@ class Aval:
 class Primitive:
     """One operation gpubk can compute, record, differentiate and stage (see the module)."""
 
-    __slots__ = ("name", "elementwise", "remembers_input", "composite", "effect", "impl",
-                 "abstract", "vjp", "saves", "saves_output", "_backward", "__weakref__")
+    __slots__ = ("name", "elementwise", "remembers_input", "composite", "effect",
+                 "differentiable", "impl", "abstract", "vjp", "saves", "saves_output",
+                 "_backward", "__weakref__")
 
     def __init__(self, name: str, elementwise: bool = False, remembers_input: bool = False,
-                 composite: bool = False, effect: str | None = None) -> None:
+                 composite: bool = False, effect: str | None = None,
+                 differentiable: tuple | None = None) -> None:
         self.name = name
         self.elementwise = elementwise
         # A composite's impl takes tensors (not arrays) and runs gpubk functions, which record
@@ -81,6 +83,9 @@ class Primitive:
         # A composite run for its effect: "update" (assigns its first input, a variable: a
         # K.function runs its nodes after the outputs) or "print".
         self.effect = effect
+        # For a composite without a vjp: the arguments its gradient reaches (None: all), taken
+        # by rerunning it with recording on (staged_backprop's recomputed gradient).
+        self.differentiable = differentiable
         # Whether an eager output remembers (this primitive, its first input): a softmax or
         # sigmoid output's logits, from which crossentropy works exactly. (A graph node has
         # them as its op and first input.)

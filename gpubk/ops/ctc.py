@@ -1,6 +1,12 @@
 """Connectionist temporal classification: Keras 2's ctc_label_dense_to_sparse, ctc_batch_cost
 (differentiable: the forward algorithm in log space, written with gpubk ops) and ctc_decode
-(greedy). The blank is the last class, as in Keras."""
+(greedy). The blank is the last class, as in Keras.
+
+`ctc_batch_cost` and `ctc_decode` read labels and lengths on the host, so they are composite
+primitives: their impl runs on tensors (the cost records itself on the tape as it goes), and on
+symbolic inputs they stage a node whose shape comes from abstract evaluation. The cost's staged
+gradient reruns the cost while recording and differentiates it when the graph is evaluated.
+"""
 from __future__ import annotations
 
 import collections
@@ -8,7 +14,7 @@ import collections
 import numpy as np
 
 from ..config import epsilon
-from ..symbolic import traced
+from ..core.primitive import Primitive, as_input, bind_composite, is_symbolic
 from ..tensor import Tensor, as_tensor
 from .creation import ones_like, zeros_like
 from .math import exp, log, maximum, where
@@ -31,10 +37,12 @@ def _host_ints(value, func: str, name: str, batch: int, high: int) -> np.ndarray
 
 
 def _ranked(value, func: str, name: str, rank: int) -> Tensor:
-    t = as_tensor(value, func)
+    """`value` as a tensor (or a symbolic one) of rank `rank`, or a ValueError."""
+    t = as_input(value, func)
     if t.ndim != rank:
         raise ValueError(f"{func}: {name} must have rank {rank}, got shape {t.shape}")
     return t
+
 
 SparseTensor = collections.namedtuple("SparseTensor", "indices values dense_shape")
 SparseTensor.__doc__ = """A sparse tensor as TensorFlow's: (N, rank) indices, N values, shape."""
@@ -45,6 +53,9 @@ def ctc_label_dense_to_sparse(labels, label_lengths) -> SparseTensor:
     `label_lengths[i]` labels of each row, as a SparseTensor (gpubk has no sparse tensors:
     a named tuple of NumPy arrays with TensorFlow's fields)."""
     func = "ctc_label_dense_to_sparse"
+    if is_symbolic(labels) or is_symbolic(label_lengths):
+        raise TypeError(f"{func}: expected values, got a symbolic tensor; its result holds NumPy "
+                        "arrays, which a graph cannot compute")
     labels = np.asarray(_ranked(labels, func, "labels", 2).numpy())
     lengths = _host_ints(label_lengths, func, "label_lengths", labels.shape[0], labels.shape[1])
     keep = np.arange(labels.shape[1])[None, :] < lengths[:, None]
@@ -61,13 +72,6 @@ def _log_add(a: Tensor, b: Tensor) -> Tensor:
     return where(finite, safe + log(where(finite, total, ones_like(total))), top)
 
 
-def _cost_spec(y_true, y_pred, *args):
-    """Its labels are checked on the host, which stand-in values would fail: shape and dtype
-    without running."""
-    return (y_pred.shape[0], 1), y_pred.dtype
-
-
-@traced(spec=_cost_spec)
 def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     """Keras: `K.ctc_batch_cost(y_true, y_pred, input_length, label_length)`.
 
@@ -80,15 +84,32 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     Returns:
         (batch, 1): -log p(labels | y_pred), with Keras's `log(y_pred + epsilon)` renormalised
         over the classes (TensorFlow's ctc_loss softmaxes its inputs). Differentiable in y_pred.
+        On symbolic inputs, labels and lengths are checked when the graph is evaluated.
     """
     func = "ctc_batch_cost"
     y_pred = _ranked(y_pred, func, "y_pred", 3)
-    labels = np.asarray(_ranked(y_true, func, "y_true", 2).numpy())
+    y_true = _ranked(y_true, func, "y_true", 2)
+    if None not in (y_true.shape[0], y_pred.shape[0]):
+        _check_batch(y_true.shape, y_pred.shape)
+    return bind_composite(ctc_batch_cost_p, y_true, y_pred, as_input(input_length, func),
+                          as_input(label_length, func))
+
+
+def _check_batch(labels_shape: tuple, y_pred_shape: tuple) -> None:
+    if labels_shape[0] != y_pred_shape[0]:
+        raise ValueError(f"ctc_batch_cost: y_true of shape {labels_shape} and y_pred of shape "
+                         f"{y_pred_shape}; expected the same batch size")
+
+
+def _ctc_cost(y_true: Tensor, y_pred: Tensor, input_length: Tensor,
+              label_length: Tensor) -> Tensor:
+    """ctc_batch_cost on tensors of the right ranks: the labels and lengths read on the host,
+    the forward recursion written with gpubk ops (recorded on the tape as it runs)."""
+    func = "ctc_batch_cost"
+    labels = np.asarray(y_true.numpy())
     batch, steps, classes = y_pred.shape
     blank = classes - 1
-    if labels.shape[0] != batch:
-        raise ValueError(f"{func}: y_true of shape {labels.shape} and y_pred of shape "
-                         f"{y_pred.shape}; expected the same batch size")
+    _check_batch(labels.shape, y_pred.shape)
     in_len = _host_ints(input_length, func, "input_length", batch, steps)
     lab_len = _host_ints(label_length, func, "label_length", batch, labels.shape[1])
     used = np.arange(labels.shape[1])[None, :] < lab_len[:, None]
@@ -132,13 +153,14 @@ def ctc_batch_cost(y_true, y_pred, input_length, label_length) -> Tensor:
     return -expand_dims(_log_add(ends[:, 0], ends[:, 1]), 1)
 
 
-def _decode_spec(y_pred, *args, **kwargs):
-    """The decoded length depends on the values (unknown until evaluated)."""
-    batch = y_pred.shape[0]
-    return [((batch, None), np.dtype(np.int64))], ((batch, 1), y_pred.dtype)
+# Its gradient (y_pred's only), staged by K.gradients of a symbolic loss, is a node that reruns
+# the cost with recording on when evaluated (staged_backprop's recomputed gradient).
+ctc_batch_cost_p = Primitive("ctc_batch_cost", composite=True, differentiable=(1,))
+ctc_batch_cost_p.def_impl(_ctc_cost)
+ctc_batch_cost_p.def_abstract(
+    lambda y_true, y_pred, input_length, label_length: ((y_pred.shape[0], 1), y_pred.dtype))
 
 
-@traced(spec=_decode_spec)
 def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
                top_paths: int = 1):
     """Keras: `K.ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1)`.
@@ -146,8 +168,9 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     Greedy decoding: the most likely class at each step, repeats merged, blanks (the last
     class) removed. Returns ([decoded (batch, longest) int64, padded with -1], log_prob
     (batch, 1)) where log_prob is minus the sum over steps of the largest log(y_pred + eps), as
-    TensorFlow's greedy decoder reports it. Beam search is not implemented yet: `greedy=False`
-    raises NotImplementedError."""
+    TensorFlow's greedy decoder reports it. On symbolic inputs the decoded length is unknown
+    until the graph is evaluated. Beam search is not implemented yet: `greedy=False` raises
+    NotImplementedError."""
     func = "ctc_decode"
     if not isinstance(greedy, (bool, np.bool_)):
         raise TypeError(f"{func}: greedy must be a bool, got {type_name(greedy)}")
@@ -157,6 +180,12 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
         raise NotImplementedError("ctc_decode: beam search is not implemented in gpubk yet; "
                                   "use greedy=True")
     y_pred = _ranked(y_pred, func, "y_pred", 3)
+    return bind_composite(ctc_decode_p, y_pred, as_input(input_length, func))
+
+
+def _greedy_decode(y_pred: Tensor, input_length: Tensor) -> tuple:
+    """ctc_decode on tensors, on the host: ([decoded], log_prob)."""
+    func = "ctc_decode"
     probs = np.asarray(y_pred.numpy())
     lengths = _host_ints(input_length, func, "input_length", probs.shape[0], probs.shape[1])
     blank = probs.shape[2] - 1
@@ -175,3 +204,14 @@ def ctc_decode(y_pred, input_length, greedy: bool = True, beam_width: int = 100,
     dev = y_pred.device
     return ([Tensor(dev.put(decoded), dev)],
             Tensor(dev.put(np.asarray(scores, dtype=probs.dtype)[:, None]), dev))
+
+
+def _decode_abstract(y_pred, input_length) -> tuple:
+    """Keras's structure; the decoded length depends on the values (unknown until evaluated)."""
+    batch = y_pred.shape[0]
+    return [((batch, None), np.dtype(np.int64))], ((batch, 1), y_pred.dtype)
+
+
+ctc_decode_p = Primitive("ctc_decode", composite=True)  # no vjp: integer paths, no gradient
+ctc_decode_p.def_impl(_greedy_decode)
+ctc_decode_p.def_abstract(_decode_abstract)

@@ -15,13 +15,12 @@ from .. import kernels
 from ..autodiff import composition_grads
 from ..config import epsilon
 from ..core.primitive import Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic
-from ..symbolic import traced
 from ..tensor import Tensor, as_tensor
 from .math import cast, clip, log, not_equal, pow, where
 from .nn import (
     log_softmax, sigmoid, sigmoid_p, softmax_any_rank, softmax_p, softplus, softplus_parts)
 from .reduce import normalize_axes, sum
-from .shape import expand_dims, one_hot, permute_dimensions, reshape, stack
+from .shape import expand_dims, permute_dimensions, stack
 from .validate import check_number
 
 
@@ -195,52 +194,87 @@ def binary_crossentropy(target, output, from_logits: bool = False) -> Tensor:
     return -(target * log(output + eps) + (1.0 - target) * log(1.0 - output + eps))
 
 
-@traced
+def _rows_error(target_shape: tuple, output_shape: tuple) -> ValueError:
+    return ValueError(f"sparse_categorical_crossentropy: target of shape {target_shape} for "
+                      f"output of shape {output_shape}; expected one index per row of the output")
+
+
+def _sparse_targets_impl(device, target, logits, *, ignore_class):
+    """The targets as int64 class indices, one per row of `logits` (classes last), checked on
+    the host: the one synchronisation of sparse_categorical_crossentropy."""
+    rows, classes = logits.shape[:-1], logits.shape[-1]
+    if target.shape != rows:
+        if target.size != int(np.prod(rows)):
+            raise _rows_error(target.shape, logits.shape)
+        target = target.reshape(rows)
+    indices = target.astype(np.int64)
+    bad = (indices < 0) | (indices >= classes)
+    # Keras casts float targets to int64, which would silently truncate 0.5 to class 0: such
+    # targets are refused.
+    if target.dtype.kind == "f":
+        bad |= target != device.xp.trunc(target)
+    if ignore_class is not None:
+        bad &= indices != ignore_class
+    if bool(bad.any()):
+        raise ValueError(f"sparse_categorical_crossentropy: targets must be whole class "
+                         f"indices in [0, {classes})")
+    return indices
+
+
+def _sparse_targets_abstract(target, logits, *, ignore_class):
+    rows = logits.shape[:-1]
+    if None not in target.shape + rows and np.prod(target.shape) != np.prod(rows):
+        raise _rows_error(target.shape, logits.shape)
+    return rows, np.dtype(np.int64)
+
+
+# The targets' check, a node of its own: a symbolic target is checked when the graph is
+# evaluated. No vjp: its output is integer. `logits` gives the rows and classes (at runtime,
+# where the graph leaves them unknown); its values are not read.
+sparse_targets_p = Primitive("sparse_targets")
+sparse_targets_p.def_impl(_sparse_targets_impl)
+sparse_targets_p.def_abstract(_sparse_targets_abstract)
+
+# one_hot with the class count and dtype of `logits` (known at runtime only, in a graph whose
+# class axis is unknown). No vjp: the one-hot does not depend on the logits' values.
+one_hot_like_p = Primitive("one_hot_like")
+one_hot_like_p.def_impl(lambda device, indices, logits: (
+    indices[..., None] == device.xp.arange(logits.shape[-1])).astype(logits.dtype))
+one_hot_like_p.def_abstract(lambda indices, logits: (logits.shape, logits.dtype))
+
+
 def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1,
                                     ignore_class=None) -> Tensor:
     """Keras: `K.sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1,
     ignore_class=None)`. Crossentropy against integer class indices.
 
-    Targets of shape `(N,)` or `(N, 1)` (any shape that flattens to the output's rows).
-    Probabilities are clipped to [eps, 1 - eps], their log taken, then renormalised by a
-    log-softmax, as Keras 2 does. Positions whose target is `ignore_class` get a loss of 0."""
-    output = as_tensor(output, "sparse_categorical_crossentropy")
-    target = as_tensor(target, "sparse_categorical_crossentropy", device=output.device)
+    Targets of shape `(N,)` or `(N, 1)` (any shape that flattens to the output's rows); whole
+    floats are taken as indices. Probabilities are clipped to [eps, 1 - eps], their log taken,
+    then renormalised by a log-softmax, as Keras 2 does. Positions whose target is
+    `ignore_class` get a loss of 0. Targets outside [0, classes) raise a ValueError (for a
+    symbolic target, when the graph is evaluated)."""
+    func = "sparse_categorical_crossentropy"
+    output = as_input(output, func)
+    if not is_symbolic(target):
+        target = as_tensor(target, func, device=device_of(output))
     if target.dtype.kind not in "iuf":
-        raise TypeError(f"sparse_categorical_crossentropy: expected integer targets, got "
-                        f"{target.dtype.name}")
-    # Keras casts float targets to int64, which would silently truncate 0.5 to class 0: such
-    # targets are refused below, in the one host check of the range.
-    fractional = target.data != target.device.xp.trunc(target.data) \
-        if target.dtype.kind == "f" else None
-    target = cast(target, "int64")
-    output, from_logits = _logits_of(output, from_logits, softmax_p,
-                                     "sparse_categorical_crossentropy")
-    if not from_logits:
+        raise TypeError(f"{func}: expected integer targets, got {target.dtype.name}")
+    output, from_logits = _logits_of(output, from_logits, softmax_p, func)
+    if from_logits:
+        _float_output(output, func)
+    else:
         eps = epsilon()
         output = log(clip(output, eps, 1.0 - eps))
-    (axis,) = normalize_axes(axis, output.ndim, "sparse_categorical_crossentropy")
+    (axis,) = normalize_axes(axis, output.ndim, func)
     if axis != output.ndim - 1:
         output = permute_dimensions(
             output, [i for i in range(output.ndim) if i != axis] + [axis])
-    result_shape, classes = output.shape[:-1], output.shape[-1]
-    if target.ndim != output.ndim - 1 or target.shape != result_shape:
-        if target.size != int(np.prod(result_shape)):
-            raise ValueError(f"sparse_categorical_crossentropy: target of shape {target.shape}"
-                             f" for output of shape {output.shape}; expected one index per "
-                             "row of the output")
-        target = reshape(target, result_shape)
-    valid = None if ignore_class is None else not_equal(target, int(ignore_class))
-    bad = (target.data < 0) | (target.data >= classes)
-    if fractional is not None:
-        bad |= fractional.reshape(bad.shape)
-    if bool((bad if valid is None else bad[valid.data]).any()):
-        raise ValueError(f"sparse_categorical_crossentropy: targets must be whole class "
-                         f"indices in [0, {classes})")
-    if valid is not None:
-        target = where(valid, target, 0)
-    loss = categorical_crossentropy(one_hot(target, classes), output, from_logits=True)
-    return loss if valid is None else where(valid, loss, 0.0)
+    ignore = None if ignore_class is None else int(ignore_class)
+    indices = bind(sparse_targets_p, target, output, ignore_class=ignore)
+    # An ignored index outside [0, classes) has a row of zeros; inside, the `where` drops it.
+    loss = categorical_crossentropy(bind(one_hot_like_p, indices, output), output,
+                                    from_logits=True)
+    return loss if ignore is None else where(not_equal(indices, ignore), loss, 0.0)
 
 
 def binary_focal_crossentropy(target, output, apply_class_balancing: bool = False,
