@@ -1,16 +1,21 @@
-"""Creating tensors and variables: constants, fills, identity, random initialisers, transfers."""
+"""Creating tensors and variables: constants, fills, identity, random initialisers, transfers.
+
+Given values or shapes known only when fed, `constant` is a composition of primitives (cast,
+reshape or broadcast) and `zeros`, `ones` and `eye` bind `fill`, whose input is the shape."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import devices, symbolic
 from ..config import floatx
+from ..core import trace
+from ..core.primitive import Primitive, as_input, bind, is_symbolic
 from ..dtypes import as_dtype
-from ..symbolic import traced
-from ..core.primitive import as_input, bind
-from ..tensor import Tensor, Variable, as_tensor, device_buffer, to_array
-from .math import full_like_p
+from ..tensor import SymbolicInput, Tensor, Variable, as_tensor, device_buffer, to_array
+from . import dims
+from .math import cast, full_like_p, stop_gradient
 from .random import draw
+from .shape import broadcast_to, reshape
 from .validate import check_number, check_shape, check_size
 
 
@@ -46,70 +51,111 @@ def variable(value, dtype=None, name: str | None = None, constraint=None) -> Var
                     constraint=constraint)
 
 
-@traced
 def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
     """Keras: `K.constant(value, dtype=None, shape=None, name=None)`.
 
     A constant tensor (dtype default floatx). With `shape`, a scalar is broadcast to it and an
-    array of the same size is reshaped to it."""
+    array of the same size is reshaped to it. Of a symbolic value (or, in graph style, a
+    variable), a node with that value when evaluated; no gradient flows through it."""
+    if is_symbolic(value) or isinstance(value, Variable) and trace.staging():
+        return _graph_constant(value, dtype, shape)
     if shape is None and hasattr(value, "__cuda_array_interface__"):  # stays on the GPU
         return device_buffer(value, dtype or floatx(), "constant")
-    array = to_array(value, dtype or floatx(), "constant")
+    try:
+        array = to_array(value, dtype or floatx(), "constant")
+    except SymbolicInput:  # as tf.constant: a list of tensors is no constant
+        raise TypeError("constant: got a list holding symbolic tensors; expected a value (join "
+                        "them with K.stack first)") from None
     if shape is not None:
-        shape = check_shape(shape, "constant")
+        shape = dims.parse(shape, "constant")
+        if shape.__class__ is not tuple:  # a shape known only when fed
+            dev = devices.current()
+            return _graph_constant(Tensor(dev.put(array), dev), dtype, shape)
         if array.size == 1:
             array = np.full(shape, array.reshape(()), dtype=array.dtype)
         elif array.size == int(np.prod(shape)):
             array = array.reshape(shape)
         else:
-            raise ValueError(f"constant: a value of shape {array.shape} cannot take shape "
-                             f"{shape}; expected a scalar or {int(np.prod(shape))} elements")
+            raise _misfit(array.shape, shape)
     dev = devices.current()
     return Tensor(dev.put(np.array(array, copy=True)), dev)
 
 
-def _zeros(shape, dtype):
-    return Tensor(*_fill("zeros", shape, dtype, lambda xp, s, d: xp.zeros(s, dtype=d)))
+def _misfit(shape, target) -> ValueError:
+    return ValueError(f"constant: a value of shape {shape} cannot take shape {target}; "
+                      f"expected a scalar or {int(np.prod(target))} elements")
 
 
-def _ones(shape, dtype):
-    return Tensor(*_fill("ones", shape, dtype, lambda xp, s, d: xp.ones(s, dtype=d)))
+def _graph_constant(value, dtype, shape):
+    """K.constant of a value or shape known only when fed: the value cut from gradients, cast,
+    then broadcast (a scalar) or reshaped to `shape`."""
+    x = cast(stop_gradient(as_input(value, "constant")), as_dtype(dtype or floatx(), "constant"))
+    if shape is None:
+        return x
+    target = dims.parse(shape, "constant")
+    known = target if target.__class__ is tuple else target.known
+    size = None if None in x.shape else int(np.prod(x.shape))
+    if size == 1:
+        return broadcast_to(reshape(x, ()), target)
+    if size is not None and None not in known and size != int(np.prod(known)):
+        raise _misfit(x.shape, known)
+    return reshape(x, target)
 
 
-def _eye(size, dtype):
-    dims = check_shape(size, "eye", "size")
-    if len(dims) not in (1, 2):
-        raise ValueError(f"eye: size must be n or (rows, columns), got {size!r}")
-    rows, cols = dims * 2 if len(dims) == 1 else dims
-    return Tensor(*_fill("eye", (rows, cols), dtype,
-                         lambda xp, s, d: xp.eye(s[0], s[1], dtype=d)))
+def _fill_shape(func: str, known: tuple) -> tuple:
+    """The shape `func` fills: eye's `n` is `(n, n)`."""
+    return known * 2 if func == "eye" and len(known) == 1 else known
 
 
-def _filled(fill, shape, dtype, name):
-    """A variable holding `fill(shape, dtype)`; a symbolic tensor where the shape is (as Keras 2
-    returns a tensor, not a variable, when the shape is known only when fed)."""
-    if symbolic.symbols_in(shape):
-        return symbolic.build(fill, (shape, dtype), {})
-    t = fill(shape, dtype)
+_FILLS = {"zeros": lambda xp, s, d: xp.zeros(s, dtype=d),
+          "ones": lambda xp, s, d: xp.ones(s, dtype=d),
+          "eye": lambda xp, s, d: xp.eye(s[0], s[1], dtype=d)}
+
+
+def _fill_impl(device, vector, *, func, dtype, known):
+    shape = _fill_shape(func, dims.resolve(device, vector, func, "size" if func == "eye" else
+                                           "shape"))
+    check_size(shape, dtype.itemsize, func, device)
+    return _FILLS[func](device.xp, shape, dtype)
+
+
+# zeros, ones or eye of a shape known only when fed (its input).
+fill_p = Primitive("fill")  # no vjp: a constant
+fill_p.def_impl(_fill_impl)
+fill_p.def_abstract(lambda vector, *, func, dtype, known: (_fill_shape(func, known), dtype))
+
+
+def _filled(func: str, shape, dtype, name):
+    """A variable holding zeros, ones or an identity matrix of `shape`; a tensor where the
+    shape is known only when fed (as Keras 2 returns a tensor, not a variable, then)."""
+    parsed = dims.parse(shape, func, "size" if func == "eye" else "shape")
+    fed = parsed.__class__ is not tuple
+    known = parsed.known if fed else parsed
+    if func == "eye" and len(known) not in (1, 2):
+        raise ValueError(f"eye: size must be n or (rows, columns), got {shape!r}")
+    if fed:
+        return bind(fill_p, parsed.vector, func=func, dtype=as_dtype(dtype or floatx(), func),
+                    known=known)
+    t = Tensor(*_fill(func, _fill_shape(func, known), dtype, _FILLS[func]))
     return Variable(t.data, t.device, name or "Variable")
 
 
 def zeros(shape, dtype=None, name: str | None = None) -> Variable:
     """Keras: `K.zeros(shape, dtype=None, name=None)`. A variable of zeros (as in Keras 2); a
     tensor if `shape` is symbolic (`(K.shape(x)[0], 2)`)."""
-    return _filled(_zeros, shape, dtype, name)
+    return _filled("zeros", shape, dtype, name)
 
 
 def ones(shape, dtype=None, name: str | None = None) -> Variable:
     """Keras: `K.ones(shape, dtype=None, name=None)`. A variable of ones (as in Keras 2); a
     tensor if `shape` is symbolic."""
-    return _filled(_ones, shape, dtype, name)
+    return _filled("ones", shape, dtype, name)
 
 
 def eye(size, dtype=None, name: str | None = None) -> Variable:
     """Keras: `K.eye(size, dtype=None, name=None)`. An identity-matrix variable; `size` is `n`
     or `(rows, columns)` (a tensor if `size` is symbolic)."""
-    return _filled(_eye, size, dtype, name)
+    return _filled("eye", size, dtype, name)
 
 
 def _filled_like(func: str, x, dtype, value) -> Tensor:

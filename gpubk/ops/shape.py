@@ -4,8 +4,10 @@ repeat_elements, concatenate, stack, indexing, gather, padding: declared primiti
 Keras shape functions (flatten, reverse, repeat, bias_add, padding...) are compositions.
 
 Shape arguments known only when fed (`K.reshape(x, K.shape(y))`, or `K.shape(x)[0]` inside a
-tuple) take the `traced` path of symbolic.py: the op is run on stand-in values to learn its
-output's shape. So does indexing with arrays (`x[indices]`), whose result shape depends on them.
+tuple) are parsed by dims.py into a 1-D integer tensor and what is known of it; reshape,
+broadcast_to, permute_dimensions and tile then bind a `*_fed` primitive taking that tensor as a
+second input. Indexing with arrays (`x[indices]`, `x[mask]`) is a primitive whose inputs are the
+index arrays.
 """
 from __future__ import annotations
 
@@ -15,23 +17,17 @@ import math
 import numpy as np
 
 from .. import devices
-from ..autodiff import record
 from ..config import check_data_format
 from ..core.primitive import (
-    Primitive, as_input, bind, device_of, is_symbolic, shaped_like, static)
+    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, shaped_like, static)
 from ..dtypes import as_dtype
-from ..symbolic import traced
-from ..tensor import SymbolicInput, Tensor, as_tensor
+from ..symbolic import symbols_in
+from ..tensor import Tensor, as_tensor
+from . import dims
+from .dims import resolve
 from .math import broadcast_to_p, sum_to
 from .validate import (
     check_axis, check_dims, check_int, check_number, check_sequence, normalize_axes)
-
-
-def fed_variant(name: str, fn):
-    """`fn` on the `traced` path, named `name` in graph nodes and errors: for an op whose shape
-    argument is a symbolic tensor (its value, hence the result's shape, known only when fed)."""
-    fn.__name__ = fn.__qualname__ = name
-    return traced(fn)
 
 
 def _known(shape: tuple) -> tuple:
@@ -104,37 +100,83 @@ def reshape_like(g: Tensor, like) -> Tensor:
 
 
 def reshape(x, shape) -> Tensor:
-    """Keras: `K.reshape(x, shape)`. Reshapes to `shape` (one dimension may be -1)."""
+    """Keras: `K.reshape(x, shape)`. Reshapes to `shape` (one dimension may be -1); `shape` may
+    be known only when fed (`K.shape(y)`, `(K.shape(x)[0], -1)`)."""
     if x.__class__ is not Tensor:
         x = as_input(x, "reshape")
-    try:
-        target = check_dims(shape, "reshape", minimum=-1)
-    except SymbolicInput:
-        return _reshape_fed(x, shape)
+    target = dims.parse(shape, "reshape", minimum=-1)
+    if target.__class__ is not tuple:
+        return bind(reshape_fed_p, x, target.vector, known=target.known,
+                    axes=target.axes_of(x))
     if target == x.shape:
         return x
     return bind(reshape_p, x, shape=target)
 
 
-_reshape_fed = fed_variant("reshape", lambda x, shape: reshape(
-    x, check_dims(shape, "reshape", minimum=-1)))
+def _reshape_fed_abstract(x, vector, *, known, axes):
+    """The static shape of a reshape to a target partly unknown: its known entries, and the
+    one -1 where the others and x's size tell it: where the target's unknown entries are the
+    sizes of x's unknown axes (`(K.shape(x)[0], -1)`), they cancel out."""
+    if known.count(-1) > 1:
+        raise _reshape_error(x.shape, known)
+    if -1 not in known:
+        return known, x.dtype
+    size, _ = _known(x.shape)
+    rest, _ = _known(tuple(n for n in known if n != -1))
+    cancel = sorted(a for n, a in zip(known, axes) if n is None and a is not None)
+    if known.count(None) != len(cancel) or \
+            cancel != [i for i, n in enumerate(x.shape) if n is None]:
+        return tuple(None if n == -1 else n for n in known), x.dtype
+    if rest == 0 or size % rest:
+        raise _reshape_error(x.shape, known)
+    return tuple(size // rest if n == -1 else n for n in known), x.dtype
+
+
+# A reshape to a target known only when fed: the target is its second input.
+reshape_fed_p = Primitive("reshape_fed")
+reshape_fed_p.def_impl(lambda device, a, vector, *, known, axes: _reshape_impl(
+    device, a, shape=resolve(device, vector, "reshape", minimum=-1)))
+reshape_fed_p.def_abstract(_reshape_fed_abstract)
+reshape_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known, axes: (
+    reshape_like(g, x), None))
 
 
 # -- broadcast_to ----------------------------------------------------------------------------
 def broadcast_to(x, shape) -> Tensor:
-    """Broadcasts `x` to `shape` (NumPy rules); a view, no copy."""
+    """Broadcasts `x` to `shape` (NumPy rules); a view, no copy. `shape` may be known only when
+    fed."""
     x = as_input(x, "broadcast_to")
-    try:
-        shape = check_dims(shape, "broadcast_to")
-    except SymbolicInput:
-        return _broadcast_to_fed(x, shape)
+    shape = dims.parse(shape, "broadcast_to")
+    if shape.__class__ is not tuple:
+        return bind(broadcast_to_fed_p, x, shape.vector, known=shape.known)
     if x.shape == shape:
         return x
     return bind(broadcast_to_p, x, shape=shape)
 
 
-_broadcast_to_fed = fed_variant("broadcast_to", lambda x, shape: broadcast_to(
-    x, check_dims(shape, "broadcast_to")))
+def _broadcast_to_fed_abstract(x, vector, *, known):
+    """The target's known entries; an unknown one is x's where x's is known and not 1."""
+    error = ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {known}")
+    if len(x.shape) > len(known):
+        raise error
+    lead = len(known) - len(x.shape)
+    result = list(known)
+    for i, n in enumerate(x.shape):
+        m = known[lead + i]
+        if n is None or n == 1:
+            continue
+        if m is None:
+            result[lead + i] = n
+        elif m != n:
+            raise error
+    return tuple(result), x.dtype
+
+
+broadcast_to_fed_p = Primitive("broadcast_to_fed")
+broadcast_to_fed_p.def_impl(lambda device, a, vector, *, known: broadcast_to_p.impl(
+    device, a, shape=resolve(device, vector, "broadcast_to")))
+broadcast_to_fed_p.def_abstract(_broadcast_to_fed_abstract)
+broadcast_to_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known: (sum_to(g, x), None))
 
 
 # -- transposes ------------------------------------------------------------------------------
@@ -151,21 +193,54 @@ transpose_p.def_abstract(lambda x, *, perm: (tuple(x.shape[i] for i in perm), x.
 transpose_p.def_vjp(lambda g, y, needs, x, *, perm: (bind(transpose_p, g, perm=_inverse(perm)),))
 
 
+def _not_a_permutation(pattern, shape) -> ValueError:
+    return ValueError(f"permute_dimensions: pattern {pattern} is not a permutation of the "
+                      f"{len(shape)} axes of a tensor of shape {shape}")
+
+
 def permute_dimensions(x, pattern) -> Tensor:
-    """Keras: `K.permute_dimensions(x, pattern)`. Permutes axes, e.g. `(0, 2, 1)`."""
+    """Keras: `K.permute_dimensions(x, pattern)`. Permutes axes, e.g. `(0, 2, 1)`; `pattern`
+    may be known only when fed."""
     x = as_input(x, "permute_dimensions")
-    try:
-        pattern = check_dims(pattern, "permute_dimensions", "pattern")
-    except SymbolicInput:
-        return _permute_fed(x, pattern)
+    pattern = dims.parse(pattern, "permute_dimensions", "pattern")
+    if pattern.__class__ is not tuple:
+        known = pattern.known
+        given = [p for p in known if p is not None]
+        if len(known) != x.ndim or len(set(given)) != len(given) or \
+                any(p >= x.ndim for p in given):
+            raise _not_a_permutation(known, x.shape)
+        return bind(permute_fed_p, x, pattern.vector, known=known, inverse=False)
     if sorted(pattern) != list(range(x.ndim)):
-        raise ValueError(f"permute_dimensions: pattern {pattern} is not a permutation of the "
-                         f"{x.ndim} axes of a tensor of shape {x.shape}")
+        raise _not_a_permutation(pattern, x.shape)
     return bind(transpose_p, x, perm=pattern)
 
 
-_permute_fed = fed_variant("permute_dimensions", lambda x, pattern: permute_dimensions(
-    x, check_dims(pattern, "permute_dimensions", "pattern")))
+def _permute_fed_impl(device, a, vector, *, known, inverse):
+    perm = resolve(device, vector, "permute_dimensions", "pattern")
+    if sorted(perm) != list(range(a.ndim)):
+        raise _not_a_permutation(perm, a.shape)
+    return a.transpose(_inverse(perm) if inverse else perm)
+
+
+def _permute_fed_abstract(x, vector, *, known, inverse):
+    """Axis i of the result is axis known[i] of x (or, for the inverse, axis known[i] of the
+    result is axis i of x); unknown where the pattern is."""
+    if not inverse:
+        return tuple(None if p is None else x.shape[p] for p in known), x.dtype
+    result = [None] * len(known)
+    for i, p in enumerate(known):
+        if p is not None:
+            result[p] = x.shape[i]
+    return tuple(result), x.dtype
+
+
+# A transpose by a pattern known only when fed (its second input), or by its inverse: each is
+# the other's vjp.
+permute_fed_p = Primitive("permute_fed")
+permute_fed_p.def_impl(_permute_fed_impl)
+permute_fed_p.def_abstract(_permute_fed_abstract)
+permute_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known, inverse: (
+    bind(permute_fed_p, g, vector, known=known, inverse=not inverse), None), saves=(1,))
 
 
 def transpose(x) -> Tensor:
@@ -277,21 +352,55 @@ tile_p.def_vjp(_tile_vjp)
 
 
 def tile(x, n) -> Tensor:
-    """Keras: `K.tile(x, n)`. Repeats `x` `n[i]` times along axis i.
+    """Keras: `K.tile(x, n)`. Repeats `x` `n[i]` times along axis i; `n` may be known only when
+    fed (`(K.shape(y)[0], 1)`).
 
     As in Keras (`tf.tile`), `n` needs one entry per axis; an int `n` is allowed for 1-D `x`."""
     x = as_input(x, "tile")
-    try:
-        reps = check_dims(n, "tile", "n")
-    except SymbolicInput:
-        return _tile_fed(x, n)
-    if len(reps) != x.ndim:
-        raise ValueError(f"tile: n={n!r} has {len(reps)} entries but x has shape {x.shape}; "
+    reps = dims.parse(n, "tile", "n")
+    fed = reps.__class__ is not tuple
+    count = len(reps.known) if fed else len(reps)
+    if count != x.ndim:
+        raise ValueError(f"tile: n={n!r} has {count} entries but x has shape {x.shape}; "
                          f"expected one repetition count per axis ({x.ndim})")
+    if fed:
+        return bind(tile_fed_p, x, reps.vector, known=reps.known)
     return bind(tile_p, x, reps=reps)
 
 
-_tile_fed = fed_variant("tile", lambda x, n: tile(x, check_dims(n, "tile", "n")))
+def _untile_impl(device, g, *, shape):
+    """The gradient of a tile of a tensor of `shape`: g's repeats (g's size over x's along
+    each axis) summed."""
+    if 0 in shape:
+        return device.xp.zeros(shape, dtype=g.dtype)
+    reps = tuple(m // n for m, n in zip(g.shape, shape))
+    split = tuple(d for r, n in zip(reps, shape) for d in (r, n))
+    return g.reshape(split).sum(axis=tuple(range(0, 2 * len(shape), 2)), dtype=g.dtype)
+
+
+def _retile(gg, g, shape):
+    """The vjp of untile: a tile of gg by the repeats of g over `shape` (both known)."""
+    return tile(gg, tuple(m // n if n else 0 for m, n in zip(static(g.shape), static(shape))))
+
+
+tile_fed_p = Primitive("tile_fed")
+tile_fed_p.def_impl(lambda device, a, vector, *, known: device.xp.tile(
+    a, resolve(device, vector, "tile", "n")))
+tile_fed_p.def_abstract(lambda x, vector, *, known: (tuple(
+    0 if n == 0 else None if r is None else _times(n, r) for n, r in zip(x.shape, known)),
+    x.dtype))
+tile_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known: (
+    bind(untile_like_p, g, x) if None in x.shape else bind(untile_p, g, shape=x.shape), None))
+# The transpose of a tile whose repeats are known only when fed: the repeats are read from g's
+# shape over x's (given, or that of a second input where a graph leaves it unknown).
+untile_p = Primitive("untile")
+untile_p.def_impl(_untile_impl)
+untile_p.def_abstract(lambda g, *, shape: (shape, g.dtype))
+untile_p.def_vjp(lambda gg, y, needs, g, *, shape: (_retile(gg, g, shape),))
+untile_like_p = Primitive("untile_like")
+untile_like_p.def_impl(lambda device, g, like: _untile_impl(device, g, shape=like.shape))
+untile_like_p.def_abstract(lambda g, like: (like.shape, g.dtype))
+untile_like_p.def_vjp(lambda gg, y, needs, g, like: (_retile(gg, g, like.shape), None))
 
 
 def _repeat_vjp(g, y, needs, x, *, rep, axis):
@@ -359,11 +468,11 @@ def _concatenate_abstract(*xs, axis):
         raise ValueError(f"concatenate: tensors of ranks {[len(s) for s in shapes]} "
                          f"(shapes {shapes}); expected equal ranks")
     result = []
-    for i, dims in enumerate(zip(*shapes)):
+    for i, sizes in enumerate(zip(*shapes)):
         if i == axis:
-            result.append(None if None in dims else builtins.sum(dims))
+            result.append(None if None in sizes else builtins.sum(sizes))
         else:
-            result.append(_merge(dims, f"concatenate: shapes {shapes} differ outside axis "
+            result.append(_merge(sizes, f"concatenate: shapes {shapes} differ outside axis "
                                  f"{axis}; expected equal dimensions except along the axis"))
     return tuple(result), np.result_type(*[x.dtype for x in xs])
 
@@ -389,6 +498,14 @@ concatenate_p = Primitive("concatenate")
 concatenate_p.def_impl(_concatenate_impl)
 concatenate_p.def_abstract(_concatenate_abstract)
 concatenate_p.def_vjp(_concatenate_vjp)
+
+
+@dims.folds(concatenate_p)
+def _(node):  # K.concatenate([K.shape(x)[:1], [3]]): the known parts of a shape joined
+    parts = [dims.known_value(a) for a in node.args]
+    if node.ndim != 1 or not all(isinstance(p, tuple) for p in parts):
+        return None
+    return builtins.sum(parts, ())
 
 
 def concatenate(tensors, axis: int = -1) -> Tensor:
@@ -431,6 +548,13 @@ stack_p = Primitive("stack")
 stack_p.def_impl(_stack_impl)
 stack_p.def_abstract(_stack_abstract)
 stack_p.def_vjp(_stack_vjp)
+
+
+@dims.folds(stack_p)
+def _(node):  # K.stack([K.shape(x)[0], 3]): a shape of known and fed scalars
+    if node.ndim != 1:
+        return None
+    return tuple(dims.known_value(a) for a in node.args)
 
 
 def stack(x, axis: int = 0) -> Tensor:
@@ -513,10 +637,7 @@ def _getitem_abstract(x, *, key):
 
 def _scatter_impl(device, g, *, key, shape):
     data = device.xp.zeros(shape, dtype=g.dtype)
-    if _is_basic(key):
-        data[key] = g
-    else:
-        device.backend.scatter_add(data, key, g)  # repeated indices accumulate
+    data[key] = g  # a basic key reaches each element once (arrays: index_add below)
     return data
 
 
@@ -535,6 +656,18 @@ getitem_p.def_vjp(lambda g, y, needs, x, *, key: (
     bind(index_scatter_like_p, g, x, key=key),))
 
 
+@dims.folds(getitem_p)
+def _(node):  # K.shape(x)[0], K.shape(x)[1:]: entries of a known shape
+    vector, key = dims.known_value(node.args[0]), node.kwargs["key"]
+    if not isinstance(vector, tuple) or not (key.__class__ is slice or
+                                             isinstance(key, (int, np.integer))):
+        return None
+    try:
+        return vector[key]
+    except IndexError:  # the getitem node raises its own error when evaluated
+        return None
+
+
 def getitem(x, key) -> Tensor:
     """`x[key]`: NumPy indexing (ints, slices with steps, negative indices, None, Ellipsis,
     integer and boolean arrays)."""
@@ -542,40 +675,174 @@ def getitem(x, key) -> Tensor:
         if x.__class__ is not Tensor:
             x = as_input(x, "getitem")
         return bind(getitem_p, x, key=key)
-    return _getitem_advanced(x, key)
+    x = as_input(x, "getitem")
+    template, indices = _advanced_key(key, x)
+    return bind(advanced_getitem_p, x, *indices, key=template)
 
 
-def _index_key(key, x: Tensor):
-    """An indexing key with tensors replaced by their device buffers."""
-    if isinstance(key, tuple):
-        return tuple(_index_key(k, x) for k in key)
-    if isinstance(key, Tensor):
-        if key.device is not x.device:
-            raise ValueError(f"getitem: index is on {key.device.name} but the tensor is on "
+# -- indexing with arrays --------------------------------------------------------------------
+class _Index:
+    """Marks, in an advanced key's template, the place of an index array (an input)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<index>"
+
+
+INDEX = _Index()
+
+
+def _is_basic_part(k) -> bool:
+    cls = k.__class__
+    return cls is int or cls is slice or k is None or k is Ellipsis or \
+        isinstance(k, np.integer)
+
+
+def _advanced_key(key, x):
+    """An advanced key as (its template: the key with INDEX in place of each array, the index
+    arrays as tensors on x's device, or symbolic)."""
+    if key.__class__ is not tuple:  # x[indices], x[mask]: a key that is not basic is an array
+        return INDEX, (_index_input(key, x),)
+    template, indices = [], []
+    for k in key:
+        if _is_basic_part(k):
+            template.append(k)
+        else:
+            template.append(INDEX)
+            indices.append(_index_input(k, x))
+    return tuple(template), indices
+
+
+def _index_input(k, x):
+    """One index array of a key: a tensor on x's device, or a symbolic tensor."""
+    if isinstance(k, Tensor):
+        if isinstance(x, Tensor) and k.device is not x.device:
+            raise ValueError(f"getitem: index is on {k.device.name} but the tensor is on "
                              f"{x.device.name}")
-        return key.data
-    if isinstance(key, list):
-        return x.device.xp.asarray(key)
-    return key
+        return k
+    if is_symbolic(k):
+        return k
+    if isinstance(k, list) and symbols_in(k):
+        raise TypeError("getitem: got a list holding symbolic tensors as an index; expected a "
+                        "tensor (join them with K.stack first)")
+    device = device_of(x)
+    return Tensor(device.put(np.asarray(k)), device)
 
 
-def _advanced_grad(g, y, needs, in_shape, key):
-    return (bind(index_scatter_p, g, key=key, shape=in_shape),)
+def _full_key(key, indices):
+    """The template of an advanced key with its index arrays in place."""
+    if key is INDEX:
+        return indices[0]
+    arrays = iter(indices)
+    return tuple(next(arrays) if k is INDEX else k for k in key)
 
 
-def _advanced(x, key) -> Tensor:
-    """Indexing with arrays (the result's shape depends on them: the traced path)."""
-    key = _index_key(key, x)  # x.data raises SymbolicInput for a symbolic x: a graph node
+def _advanced_abstract(x, *indices, key):
+    """The shape of `x[key]` under NumPy's rules for advanced indexing: the index arrays (and
+    ints among them) broadcast together; their shape takes the place of the first where they
+    are adjacent in the key, else comes first. A boolean mask selects an unknown number of
+    elements."""
+    shape = x.shape
+    parts = key if key.__class__ is tuple else (key,)
+    arrays = iter(indices)
+    entries = [(k, next(arrays) if k is INDEX else None) for k in parts]
+    if builtins.sum(k is Ellipsis for k in parts) > 1:
+        raise _index_error(key, shape, "an index can only have a single ellipsis ('...')")
+    used = builtins.sum(
+        (a.ndim if a.dtype.kind == "b" else 1) if k is INDEX else 1
+        for k, a in entries if k is not None and k is not Ellipsis)
+    if used > len(shape):
+        raise _index_error(key, shape, f"too many indices: array is {len(shape)}-dimensional, "
+                           f"but {used} were indexed")
+    result, index_shapes, places, i = [], [], [], 0
+    for k, a in entries:
+        if k is None:
+            result.append(1)
+        elif k is Ellipsis:
+            rest = len(shape) - used
+            result.extend(shape[i:i + rest])
+            i += rest
+        elif k.__class__ is slice:
+            result.append(None if shape[i] is None else len(range(*k.indices(shape[i]))))
+            i += 1
+        else:  # an index array, or an int (advanced too, next to arrays)
+            index_shapes.append(_index_shape(key, shape, i, k, a))
+            places.append(len(result))
+            result.append(INDEX)
+            i += a.ndim if k is INDEX and a.dtype.kind == "b" else 1
+    result.extend(shape[i:])
     try:
-        data = x.data[key]
-    except IndexError as err:
-        raise _index_error(key, x.shape, err) from None
-    if x._rg:
-        return record(data, (x,), _advanced_grad, (x.shape, key))
-    return Tensor(data, x.device)
+        joint = list(broadcast_shapes("getitem", *index_shapes))
+    except ValueError:
+        raise _index_error(key, shape, "shape mismatch: indexing arrays could not be broadcast "
+                           f"together with shapes {index_shapes}") from None
+    kept = [n for n in result if n is not INDEX]
+    first = places[0] if _adjacent(parts) else 0
+    return tuple(kept[:first] + joint + kept[first:]), x.dtype
 
 
-_getitem_advanced = fed_variant("getitem", _advanced)
+def _index_shape(key, shape, axis: int, k, a) -> tuple:
+    """What one advanced entry adds to the broadcast: an array's shape, () for an int, and
+    (count of True,) for a mask, whose shape must match the dims it covers."""
+    if k is not INDEX:
+        n, k = shape[axis], int(k)
+        if n is not None and not -n <= k < n:
+            raise _index_error(key, shape, f"index {k} is out of bounds for axis {axis} with "
+                               f"size {n}")
+        return ()
+    if a.dtype.kind == "b":
+        covered = shape[axis:axis + a.ndim]
+        for j, (m, n) in enumerate(zip(a.shape, covered)):
+            if None not in (m, n) and m != n:
+                raise _index_error(key, shape, f"boolean index did not match indexed array "
+                                   f"along axis {axis + j}; size of axis is {n} but size of "
+                                   f"corresponding boolean axis is {m}")
+        return (None,)
+    if a.dtype.kind not in "iu":
+        raise _index_error(key, shape, "arrays used as indices must be of integer (or boolean) "
+                           f"type, got {a.dtype.name}")
+    return tuple(a.shape)
+
+
+def _adjacent(parts) -> bool:
+    """Whether a key's advanced entries (arrays, and ints next to them) are next to each other
+    (a slice, None or Ellipsis between them, even an empty Ellipsis, separates them: NumPy's
+    rule)."""
+    advanced = [i for i, k in enumerate(parts)
+                if k is INDEX or not (k is None or k is Ellipsis or k.__class__ is slice)]
+    return advanced[-1] - advanced[0] == len(advanced) - 1
+
+
+def _scatter_add_impl(device, g, *indices, key, shape):
+    data = device.xp.zeros(shape, dtype=g.dtype)
+    device.backend.scatter_add(data, _full_key(key, indices), g)  # repeated indices accumulate
+    return data
+
+
+_INDICES = tuple(range(1, 65))  # the inputs after the first: index arrays (one per axis at most)
+advanced_getitem_p = Primitive("advanced_getitem")
+advanced_getitem_p.def_impl(lambda device, a, *indices, key: _getitem_impl(
+    device, a, key=indices[0] if key is INDEX else _full_key(key, indices)))
+advanced_getitem_p.def_abstract(_advanced_abstract)
+advanced_getitem_p.def_vjp(lambda g, y, needs, x, *indices, key: (
+    bind(index_add_like_p, g, x, *indices, key=key) if None in x.shape else
+    bind(index_add_p, g, *indices, key=key, shape=x.shape), *[None] * len(indices)),
+    saves=_INDICES)
+# Its transpose: g added at the indexed places of zeros of x's shape (given, or that of a second
+# input where a graph leaves it unknown); repeated indices accumulate.
+index_add_p = Primitive("index_add")
+index_add_p.def_impl(_scatter_add_impl)
+index_add_p.def_abstract(lambda g, *indices, key, shape: (shape, g.dtype))
+index_add_p.def_vjp(lambda gg, y, needs, g, *indices, key, shape: (
+    bind(advanced_getitem_p, gg, *indices, key=key), *[None] * len(indices)), saves=_INDICES)
+index_add_like_p = Primitive("index_add_like")
+index_add_like_p.def_impl(lambda device, g, like, *indices, key: _scatter_add_impl(
+    device, g, *indices, key=key, shape=like.shape))
+index_add_like_p.def_abstract(lambda g, like, *indices, key: (like.shape, g.dtype))
+index_add_like_p.def_vjp(lambda gg, y, needs, g, like, *indices, key: (
+    bind(advanced_getitem_p, gg, *indices, key=key), None, *[None] * len(indices)),
+    saves=tuple(i + 1 for i in _INDICES))
 
 
 def _gather_impl(device, a, indices):
