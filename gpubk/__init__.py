@@ -6,7 +6,7 @@ Importing gpubk initialises no CUDA and compiles nothing; the device is chosen a
 from types import ModuleType as _ModuleType
 
 from .tensor import Tensor, Variable, install_operators
-from .autodiff import GradientTape, gradients, no_grad
+from .autodiff import GradientTape, gradients, install_staged, no_grad
 from .config import (
     epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format)
 from .devices import DeviceError, device, get_device
@@ -47,16 +47,19 @@ from .ops.shape import (
     arange, batch_flatten, bias_add, concatenate, expand_dims, flatten, gather, getitem, one_hot,
     permute_dimensions, repeat, repeat_elements, reshape, reverse, spatial_2d_padding,
     spatial_3d_padding, squeeze, stack, temporal_padding, tile, transpose)
+from . import staged_backprop
 from .ops.state import (
     batch_get_value, batch_set_value, cast_to_floatx, eval, get_value, moving_average_update,
     print_tensor, set_value, update, update_add, update_sub)
 
 __version__ = "0.1.0"
 
-# Last, once every op exists: Python's operators on tensors and symbolic tensors.
+# Last, once every op exists: Python's operators on tensors and symbolic tensors, and how the
+# tape hands gradients of symbolic tensors to the graph layer.
 install_operators(add, subtract, multiply, divide, floordiv, mod, pow, matmul, negative, abs,
                   equal, not_equal, less, less_equal, greater, greater_equal, getitem, cast)
-del floordiv, mod, getitem, install_operators  # not Keras backend functions
+install_staged(staged_backprop.backprop, staged_backprop.composition_grads)
+del floordiv, mod, getitem, install_operators, install_staged  # not Keras backend functions
 
 # The public API: every name imported above (the Keras 2 backend functions and gpubk's own),
 # not the submodules that importing them binds here.

@@ -128,12 +128,13 @@ def recording() -> bool:
 
 
 # Installed by the graph layer (staged_backprop.py): this module knows no graph classes.
-_staged_composition_grads = None
+_staged_backprop = _staged_composition_grads = None
 
 
-def install_staged_composition_grads(fn) -> None:
-    global _staged_composition_grads
-    _staged_composition_grads = fn
+def install_staged(backprop, composition_grads) -> None:
+    """How gradients of symbolic tensors are staged (staged_backprop.py)."""
+    global _staged_backprop, _staged_composition_grads
+    _staged_backprop, _staged_composition_grads = backprop, composition_grads
 
 
 def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tuple:
@@ -309,9 +310,8 @@ def gradients(loss: Tensor, variables) -> list:
         raise TypeError(f"gradients: variables must be a tensor or a list of tensors, got "
                         f"{type(variables).__name__}")
     sources = [variables] if single else list(variables)
-    if getattr(loss, "_symbolic", False):  # graph style: gradients computed when fed
-        from . import graph  # noqa: PLC0415 (graph imports the ops, which import this module)
-        return graph.symbolic_gradients(loss, sources)
+    if getattr(loss, "_symbolic", False):  # graph style: the backward is staged as nodes
+        return _staged_backprop([loss], None, sources)
     _check_differentiable([loss, *sources], "gradients")
     grads = _backprop([loss], [_ones_like(loss)], sources, create_graph=False)
     if _state.enabled:

@@ -1,11 +1,11 @@
-"""Graph style: `K.function` evaluates symbolic tensors with fed values; `K.gradients` of a
-symbolic loss gives symbolic gradients; the learning phase is a placeholder that can be fed.
+"""Graph style: `K.function` evaluates symbolic tensors with fed values; the learning phase is
+a placeholder that can be fed. (`K.gradients` of a symbolic loss: staged_backprop.py.)
 
 A function is prepared once: the symbols its outputs and updates need, in topological order,
 and after which step each intermediate can be dropped. Each call feeds the placeholders,
-evaluates the symbols eagerly in that order (recording on the tape only when the graph holds
-symbolic gradients, which run it), returns the outputs as NumPy arrays, then applies the
-updates, so outputs see pre-update values (Keras 2's graph-mode contract).
+evaluates the symbols eagerly in that order without the tape (gradients are nodes too),
+returns the outputs as NumPy arrays, then applies the updates, so outputs see pre-update values
+(Keras 2's graph-mode contract).
 """
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ import functools
 
 import numpy as np
 
-from . import devices
+from . import autodiff, devices
 from .core import trace
-from . import autodiff, staged_backprop
 from .ops.control import switch
-from .ops.creation import zeros_like
 from .symbolic import (
-    Placeholder, Symbol, build, check_feed as _check_feed, leaves, runner,
-    substitute, symbols_in, topological_symbols as _topological)
+    Placeholder, Symbol, check_feed as _check_feed, runner, substitute, symbols_in,
+    topological_symbols as _topological)
 from .tensor import Tensor, Variable
 
 
@@ -58,8 +56,6 @@ class Function:
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
         self._steps = [(id(s), runner(s)) for s in self._order]
-        # Only a graph holding symbolic gradients needs the tape while it runs.
-        self._records = any(s.op is _gradients_of for s in self._order)
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]
@@ -103,9 +99,7 @@ class Function:
         for (p, ndim, known), v in zip(self._known, values):
             if on_host and v.__class__ is np.ndarray and v.dtype == p.dtype and \
                     v.ndim == ndim and _fits(v.shape, known):  # the common case: as it is
-                t = Tensor(v, dev)
-                t._rg = p.needs_grad
-                fed[id(p)] = t
+                fed[id(p)] = Tensor(v, dev)
             else:
                 fed[id(p)] = _check_feed(p, v, self.name)
         for p in self._defaults:
@@ -114,8 +108,7 @@ class Function:
 
     def __call__(self, inputs=()):
         values = self._feed(inputs)
-        with trace.evaluating(), contextlib.nullcontext() if self._records else \
-                autodiff.no_grad():
+        with trace.evaluating(), autodiff.no_grad():  # staged gradients need no tape
             drop_after = self._drop_after
             for step, (key, run) in enumerate(self._steps):
                 values[key] = run(values)
@@ -164,47 +157,6 @@ def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
     if kwargs:
         raise ValueError(f"function: unexpected arguments {sorted(kwargs)}")
     return Function(inputs, outputs, updates, name)
-
-
-# -- symbolic gradients --------------------------------------------------------------------------
-def _gradients_of(loss, variables):
-    return autodiff.gradients(loss, variables)
-
-
-def _pick(items, index: int, source):
-    """One gradient of a `K.gradients` call taken at call time; zeros where it is None (the
-    loss reaches the source only through a branch not taken, say)."""
-    grad = items[index]
-    return zeros_like(source) if grad is None else grad
-
-
-def _depends_on(symbol: Symbol, target) -> bool:
-    for s in _topological([symbol]):
-        if s is target or any(a is target for a in leaves((s.args, s.kwargs))):
-            return True
-    return False
-
-
-def symbolic_gradients(loss: Symbol, variables: list) -> list:
-    """K.gradients of a symbolic loss: a symbolic gradient per variable (or placeholder), None
-    where the loss does not depend on it."""
-    for v in variables:
-        if isinstance(v, Placeholder) and v.dtype.kind == "f":
-            v.needs_grad = True
-    try:
-        return staged_backprop.backprop([loss], None, variables)
-    except staged_backprop.Unstageable:  # an op not yet declared: the tape, when called
-        pass
-    everything = build(_gradients_of, (loss, list(variables)), {},
-                       spec=lambda *a: ((len(variables),), np.dtype("float32")))
-    grads = []
-    for i, v in enumerate(variables):
-        if not _depends_on(loss, v):
-            grads.append(None)
-            continue
-        grads.append(build(_pick, (everything, i, v), {},
-                           spec=lambda *a, v=v: (tuple(v.shape), v.dtype)))
-    return grads
 
 
 # -- learning phase ------------------------------------------------------------------------------

@@ -8,9 +8,7 @@ evaluates them without the tape, and they can be differentiated again.
 A composite without a vjp (a loop over a traced sub-graph), or a primitive whose vjp needs a
 dimension the graph leaves unknown, gets a `recomputed_grad` node instead: evaluated, it runs
 the op again with recording on and takes its gradient on the tape. A structured composite's
-gradient gathers those of the parts picked from it. (Where a node on the path is not a declared
-primitive at all, `Unstageable` is raised and the caller takes the gradient when the graph is
-evaluated.)
+gradient gathers those of the parts picked from it.
 
 Vjps get every input as the graph has it (a node, a variable or a tensor), so that a vjp needing
 an input's runtime shape (a placeholder's unknown batch size) can bind a primitive on the input.
@@ -71,9 +69,6 @@ def _relevant(order: list, source_ids: set) -> set:
         if op is pick:
             if id(node.args[0]) in relevant and node.dtype.kind == "f":
                 relevant.add(id(node))
-        elif not isinstance(op, Primitive):
-            if any(id(a) in relevant for a in leaves((node.args, node.kwargs))):
-                raise Unstageable(node.name)  # an op not yet declared
         elif (op.vjp is not None or op.composite) and node.dtype.kind in "fO" and \
                 any(id(a) in relevant for a in _flat_inputs(node)):
             relevant.add(id(node))  # (a primitive with no vjp passes no gradient)
@@ -157,8 +152,6 @@ def composition_grads(composition, inputs: tuple, g, needs: tuple) -> tuple:
     grads = iter(backprop([composition(*inputs)], [g], sources))
     return tuple(next(grads) if need else None for need in needs)
 
-
-autodiff.install_staged_composition_grads(composition_grads)
 
 
 def _accumulate(grads: dict, key: int, g) -> None:

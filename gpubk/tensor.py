@@ -8,9 +8,9 @@ from .config import floatx
 from .dtypes import as_dtype
 
 
-class SymbolicInput(Exception):
-    """Raised inside an op that was given a symbolic tensor (a placeholder, or an op on one):
-    the op's `traced` wrapper catches it and returns a symbolic result instead."""
+class SymbolicValueError(TypeError):
+    """A value was needed of a symbolic tensor (a placeholder, or a node built on one), which
+    has none until a K.function feeds its placeholders."""
 
 
 class Operators:
@@ -220,7 +220,8 @@ def to_array(value, dtype, func: str) -> np.ndarray:
     if isinstance(value, Tensor):
         value = value.numpy()
     elif getattr(value, "_symbolic", False):
-        raise SymbolicInput(func)
+        raise SymbolicValueError(f"{func}: expected a value, got the symbolic tensor "
+                                 f"'{value.name}', which has none until fed")
     elif value is None or isinstance(value, (str, bytes, dict)):
         # NumPy would make NaN of None, or parse a string, given a float dtype
         raise TypeError(f"{func}: cannot convert {type(value).__name__} to a numeric tensor; "
@@ -228,6 +229,8 @@ def to_array(value, dtype, func: str) -> np.ndarray:
     dtype = None if dtype is None else as_dtype(dtype, func)
     try:
         array = np.asarray(value, dtype=dtype)
+    except SymbolicValueError:  # a list holding symbolic tensors: the caller says what to do
+        raise
     except (TypeError, ValueError) as err:
         raise TypeError(f"{func}: cannot convert {type(value).__name__} to a numeric tensor "
                         f"({err})") from None

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import devices
 from ..autodiff import record
-from ..tensor import SymbolicInput, Tensor, Variable, as_tensor
+from ..tensor import SymbolicValueError, Tensor, Variable, as_tensor
 from . import trace
 
 
@@ -230,7 +230,7 @@ def as_input(x, func: str, dtype=None):
         return x
     try:
         return as_tensor(x, func, dtype=dtype)
-    except SymbolicInput:  # a list holding symbolic tensors
+    except SymbolicValueError:  # a list holding symbolic tensors
         raise TypeError(f"{func}: got a {type(x).__name__} holding symbolic tensors; expected a "
                         "tensor (join them with K.stack or K.concatenate first)") from None
 

@@ -20,7 +20,6 @@ graph_style = False  # set by the first placeholder, cleared by K.clear_session(
 class _Evaluations(threading.local):
     def __init__(self) -> None:
         self.depth = 0  # evaluations of graph nodes in progress on this thread
-        self.inferring = 0  # of which: runs on stand-in values, to learn a node's shape
 
 
 _evaluations = _Evaluations()
@@ -49,24 +48,6 @@ def evaluating():
         yield
     finally:
         _evaluations.depth -= 1
-
-
-def inferring() -> bool:
-    """Whether ops are running on stand-in values to learn a node's shape (random ops then
-    take no seed from their stream)."""
-    return _evaluations.inferring > 0
-
-
-@contextlib.contextmanager
-def inferring_shapes():
-    """Scope of a run on stand-in values (an evaluation whose results are thrown away)."""
-    _evaluations.depth += 1
-    _evaluations.inferring += 1
-    try:
-        yield
-    finally:
-        _evaluations.depth -= 1
-        _evaluations.inferring -= 1
 
 
 # The graph layer (symbolic.py) installs how a primitive's node is built: the core knows no

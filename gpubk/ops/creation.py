@@ -11,7 +11,7 @@ from ..config import floatx
 from ..core import trace
 from ..core.primitive import Primitive, as_input, bind, is_symbolic
 from ..dtypes import as_dtype
-from ..tensor import SymbolicInput, Tensor, Variable, as_tensor, device_buffer, to_array
+from ..tensor import SymbolicValueError, Tensor, Variable, as_tensor, device_buffer, to_array
 from . import dims
 from .math import cast, full_like_p, stop_gradient
 from .random import draw
@@ -63,7 +63,7 @@ def constant(value, dtype=None, shape=None, name: str | None = None) -> Tensor:
         return device_buffer(value, dtype or floatx(), "constant")
     try:
         array = to_array(value, dtype or floatx(), "constant")
-    except SymbolicInput:  # as tf.constant: a list of tensors is no constant
+    except SymbolicValueError:  # as tf.constant: a list of tensors is no constant
         raise TypeError("constant: got a list holding symbolic tensors; expected a value (join "
                         "them with K.stack first)") from None
     if shape is not None:

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..tensor import SymbolicInput, Tensor
+from ..tensor import Tensor
 
 
 def type_name(value) -> str:
@@ -85,13 +85,20 @@ def check_sequence(value, func: str, name: str) -> list:
     return list(value)
 
 
+def _fed_error(func: str, name: str) -> TypeError:
+    """A shape known only when fed, given to an argument that needs it when the graph is built
+    (ops that take fed shapes read them with ops/dims.py first)."""
+    return TypeError(f"{func}: {name} must be known when the graph is built (ints), got a "
+                     "symbolic tensor")
+
+
 def _concrete_ints(value, func: str, name: str) -> list | None:
     """The values of a shape given as a tensor or NumPy array (Keras accepts shape tensors);
     None if `value` is neither."""
     if isinstance(value, Tensor):
         value = value.numpy()
     elif getattr(value, "_symbolic", False):
-        raise SymbolicInput(func)  # a shape tensor known only when fed: the op builds a node
+        raise _fed_error(func, name)
     if not isinstance(value, np.ndarray):
         return None
     if value.ndim > 1 or value.dtype.kind not in "iu":
@@ -122,7 +129,7 @@ def check_dims(shape, func: str, name: str = "shape", minimum: int = 0) -> tuple
         if isinstance(n, Tensor) and n.ndim == 0 and n.dtype.kind in "iu":
             n = int(n)  # an entry of a shape tensor, such as K.shape(x)[0]
         elif getattr(n, "_symbolic", False):
-            raise SymbolicInput(func)
+            raise _fed_error(func, name)
         if not _is_int(n):
             raise TypeError(f"{func}: {name} must be a tuple of ints, got {shape!r} (an entry "
                             f"of type {type_name(n)})")
