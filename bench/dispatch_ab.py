@@ -38,6 +38,18 @@ step = K.function([xs, ys], [loss], updates=[(w1, w1 - 0.01 * g1), (w2, w2 - 0.0
 batch = [rng.standard_normal((16, 32)).astype(np.float32),
          np.eye(10, dtype=np.float32)[np.arange(16) % 10]]
 out["training step"] = t(lambda: step(batch), 1000)
+# The same for a recurrent model: K.rnn over 8 steps of unknown length, tanh cell of 16 units.
+seq = K.placeholder(shape=(None, None, 8))
+wx, wh = K.variable(rng.standard_normal((8, 16)) * 0.3), K.variable(rng.standard_normal((16, 16)) * 0.3)
+def cell(x_t, states):
+    h = K.tanh(K.dot(x_t, wx) + K.dot(states[0], wh))
+    return h, [h]
+last, _, _ = K.rnn(cell, seq, [K.zeros((K.shape(seq)[0], 16))])
+rnn_loss = K.mean(K.square(last))
+gx, gh = K.gradients(rnn_loss, [wx, wh])
+rnn_step = K.function([seq], [rnn_loss], updates=[(wx, wx - 0.01 * gx), (wh, wh - 0.01 * gh)])
+seq_batch = [rng.standard_normal((16, 8, 8)).astype(np.float32)]
+out["rnn training step"] = t(lambda: rnn_step(seq_batch), 200)
 print(json.dumps(out))
 '''
 def run(root: str) -> dict:

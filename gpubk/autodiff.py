@@ -154,27 +154,40 @@ def composition_grads(composition, inputs: tuple, g: Tensor, needs: tuple) -> tu
 def recomputed_grads(fn, inputs: tuple, cotangents: list, needs: tuple) -> tuple:
     """Gradients of sum_i <out_i, cotangent_i> over the outputs of `fn(*inputs)` (a list of
     tensors; a None cotangent adds nothing) with respect to each needed input, by running `fn`
-    again with recording on.
+    again with recording on (see `Recording`)."""
+    return Recording(fn, inputs, needs).grads(cotangents)
+
+
+class Recording:
+    """`fn(*inputs)` (a list of output tensors) run with recording on, to be differentiated once
+    with respect to the needed inputs (`grads`).
 
     While recording, `fn` is recorded on the inputs themselves, so the gradients are
     differentiable again. Otherwise it runs on fresh leaves standing for the inputs (a variable
-    stands for itself: `fn` may read it directly), recording just long enough to be
-    differentiated once."""
-    if _state.enabled:
-        outputs, create_graph = fn(*inputs), True
-    else:
-        inputs = tuple(_leaf(t) if need and not isinstance(t, Variable) else t
-                       for t, need in zip(inputs, needs))
-        _state.enabled = True
-        try:
-            outputs = fn(*inputs)
-        finally:
-            _state.enabled = False
-        create_graph = False
-    pairs = [(o, c) for o, c in zip(outputs, cotangents) if c is not None]
-    sources = [t for t, need in zip(inputs, needs) if need]
-    grads = iter(_backprop([o for o, _ in pairs], [c for _, c in pairs], sources, create_graph))
-    return tuple(next(grads) if need else None for need in needs)
+    stands for itself: `fn` may read it directly), recording just long enough."""
+
+    __slots__ = ("outputs", "sources", "needs", "create_graph")
+
+    def __init__(self, fn, inputs: tuple, needs: tuple) -> None:
+        self.needs, self.create_graph = needs, _state.enabled
+        if self.create_graph:
+            self.outputs = fn(*inputs)
+        else:
+            inputs = tuple(_leaf(t) if need and not isinstance(t, Variable) else t
+                           for t, need in zip(inputs, needs))
+            _state.enabled = True
+            try:
+                self.outputs = fn(*inputs)
+            finally:
+                _state.enabled = False
+        self.sources = [t for t, need in zip(inputs, needs) if need]
+
+    def grads(self, cotangents: list) -> tuple:
+        """One gradient per input (None where not needed, or not reached)."""
+        pairs = [(o, c) for o, c in zip(self.outputs, cotangents) if c is not None]
+        grads = iter(_backprop([o for o, _ in pairs], [c for _, c in pairs], self.sources,
+                               self.create_graph))
+        return tuple(next(grads) if need else None for need in self.needs)
 
 
 def _leaf(t: Tensor) -> Tensor:

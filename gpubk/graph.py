@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from . import autodiff, devices
+from . import autodiff, devices, staged_backprop
 from .core import trace
 from .ops.control import switch
 from .symbolic import (
@@ -55,7 +55,8 @@ class Function:
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
         self._drop_after = self._lifetimes(roots)
-        self._steps = [(id(s), runner(s)) for s in self._order]
+        shared = staged_backprop.shared_recordings(self._order)
+        self._steps = [(id(s), shared.get(id(s)) or runner(s)) for s in self._order]
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]

@@ -21,7 +21,7 @@ from . import autodiff
 from .core.primitive import Primitive, Unstageable, bind, bind_composite
 from .ops.creation import zeros_like
 from .ops.math import cast, full_like_p
-from .symbolic import Symbol, is_aval, leaves, pick, topological_symbols
+from .symbolic import Symbol, is_aval, leaves, pick, substitute, topological_symbols
 
 
 def backprop(targets: list, seeds: list | None, sources: list) -> list:
@@ -120,14 +120,58 @@ def _paths(p: Primitive, node: Symbol) -> list:
 
 def _recompute(cotangents, inputs, *, primitive, params, needs):
     """Evaluation of `recomputed_p`: the op run again on its inputs with recording on, and its
-    gradient taken on the tape (zeros where the op turned out not to reach an input)."""
-    flat = leaves(inputs)
+    gradient taken on the tape."""
+    recording, _ = _record(inputs, primitive, params, needs)
+    return _grads_of(recording, cotangents, inputs, needs)
+
+
+def _record(inputs, primitive, params, needs) -> tuple:
+    """The op run on its (evaluated) inputs with recording on: (the recording, its result)."""
+    result = []
 
     def run(*values):
-        return leaves(primitive(*_rebuild(inputs, iter(values)), **params))
-    grads = autodiff.recomputed_grads(run, tuple(flat), list(cotangents), needs)
+        result.append(primitive(*_rebuild(inputs, iter(values)), **params))
+        return leaves(result[0])
+    return autodiff.Recording(run, tuple(leaves(inputs)), needs), result[0]
+
+
+def _grads_of(recording, cotangents, inputs, needs) -> tuple:
+    """The needed inputs' gradients from a recording (zeros where the op turned out not to
+    reach one)."""
+    grads = recording.grads(list(cotangents))
     return tuple(zeros_like(x) if g is None else g
-                 for x, g, need in zip(flat, grads, needs) if need)
+                 for x, g, need in zip(leaves(inputs), grads, needs) if need)
+
+
+def shared_recordings(order: list) -> dict:
+    """For a K.function evaluating `order`: runners (by node id) for each op whose recomputed
+    gradient the same function evaluates. The op then runs once, with recording on, and its
+    gradient node differentiates that recording instead of running it again (the recording
+    lives until then, as a tape would)."""
+    ops = {(id(s.args), id(s.kwargs)): s for s in order if isinstance(s.op, Primitive)}
+    runners = {}
+    for grad in order:
+        if grad.op is not recomputed_p:
+            continue
+        op = ops.get((id(grad.args[1]), id(grad.kwargs["params"])))
+        if op is not None and op.op is grad.kwargs["primitive"] and id(op) not in runners:
+            runners[id(op)], runners[id(grad)] = _recording_runners(op, grad)
+    return runners
+
+
+def _recording_runners(op: Symbol, grad: Symbol) -> tuple:
+    key, needs = ("recording", id(grad)), grad.kwargs["needs"]
+
+    def forward(values):
+        inputs = substitute(op.args, values)
+        recording, result = _record(inputs, op.op, op.kwargs, needs)
+        values[key] = recording, inputs
+        return result
+
+    def backward(values):
+        recording, inputs = values.pop(key)
+        return _grads_of(recording, substitute(grad.args[0], values), inputs, needs)
+    return forward, backward
 
 
 def _rebuild(structure, values):
