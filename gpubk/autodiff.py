@@ -159,28 +159,39 @@ def recomputed_grads(fn, inputs: tuple, cotangents: list, needs: tuple) -> tuple
 
 
 class Recording:
-    """`fn(*inputs)` (a list of output tensors) run with recording on, to be differentiated once
-    with respect to the needed inputs (`grads`).
+    """`fn(*inputs)` (a list of output tensors) run with recording on, to be differentiated with
+    respect to the needed inputs (`grads`, as often as needed).
 
-    While recording, `fn` is recorded on the inputs themselves, so the gradients are
-    differentiable again. Otherwise it runs on fresh leaves standing for the inputs (a variable
-    stands for itself: `fn` may read it directly), recording just long enough."""
+    Each needed input is replaced by a fresh tensor standing for it, so that gradients stop
+    there: one per input, even where one input was computed from another. While an outer tape
+    records, that stand-in is linked to the input, so the gradients are differentiable again. A
+    variable stands for itself (`fn` may read it directly), recorded while `fn` runs even if it
+    is not trainable."""
 
     __slots__ = ("outputs", "sources", "needs", "create_graph")
 
     def __init__(self, fn, inputs: tuple, needs: tuple) -> None:
-        self.needs, self.create_graph = needs, _state.enabled
-        if self.create_graph:
-            self.outputs = fn(*inputs)
-        else:
-            inputs = tuple(_leaf(t) if need and not isinstance(t, Variable) else t
-                           for t, need in zip(inputs, needs))
-            _state.enabled = True
-            try:
-                self.outputs = fn(*inputs)
-            finally:
-                _state.enabled = False
-        self.sources = [t for t, need in zip(inputs, needs) if need]
+        self.create_graph = _state.enabled
+        stand_ins, untracked, variables = [], [], set()
+        needs = list(needs)
+        for i, (t, need) in enumerate(zip(inputs, needs)):
+            if need and isinstance(t, Variable):
+                if id(t) in variables:  # read directly: its whole gradient goes to the first
+                    needs[i] = False
+                variables.add(id(t))
+                if not t._rg:
+                    t._rg = True
+                    untracked.append(t)
+            stand_ins.append(_stand_in(t, self.create_graph) if needs[i] else t)
+        self.needs = tuple(needs)
+        _state.enabled = True
+        try:
+            self.outputs = fn(*stand_ins)
+        finally:
+            _state.enabled = self.create_graph
+            for t in untracked:
+                t._rg = False
+        self.sources = [t for t, need in zip(stand_ins, self.needs) if need]
 
     def grads(self, cotangents: list) -> tuple:
         """One gradient per input (None where not needed, or not reached)."""
@@ -190,10 +201,16 @@ class Recording:
         return tuple(next(grads) if need else None for need in self.needs)
 
 
-def _leaf(t: Tensor) -> Tensor:
-    leaf = Tensor(t.data, t.device)
-    leaf._rg = True
-    return leaf
+def _stand_in(t: Tensor, linked: bool) -> Tensor:
+    """A new tensor for `t`'s value that gradients stop at (a variable stands for itself);
+    `linked`: passing its gradient on to `t` when an outer tape differentiates it."""
+    if isinstance(t, Variable):
+        return t
+    out = Tensor(t.data, t.device)
+    out._rg = True
+    if linked and t._rg:
+        out._node = Node(_pass_through, (_parent(t),), (), None, t.device)
+    return out
 
 
 def _parent(t: Tensor):
@@ -324,6 +341,8 @@ def gradients(loss: Tensor, variables) -> list:
                         f"{type(variables).__name__}")
     sources = [variables] if single else list(variables)
     if getattr(loss, "_symbolic", False):  # graph style: the backward is staged as nodes
+        _check_differentiable([s for s in sources if not getattr(s, "_symbolic", False)],
+                              "gradients")
         return _staged_backprop([loss], None, sources)
     _check_differentiable([loss, *sources], "gradients")
     grads = _backprop([loss], [_ones_like(loss)], sources, create_graph=False)

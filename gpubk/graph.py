@@ -3,7 +3,8 @@ a placeholder that can be fed. (`K.gradients` of a symbolic loss: staged_backpro
 
 A function is prepared once: the symbols its outputs and updates need, in topological order,
 and after which step each intermediate can be dropped. Each call feeds the placeholders,
-evaluates the symbols eagerly in that order without the tape (gradients are nodes too),
+evaluates the symbols eagerly in that order with recording off (gradients are nodes too; a
+recomputed gradient records what it needs itself),
 returns the outputs as NumPy arrays, then applies the updates, so outputs see pre-update values
 (Keras 2's graph-mode contract).
 """

@@ -5,10 +5,11 @@ node's primitive gives its vector-Jacobian product, written with gpubk functions
 on symbolic tensors stage nodes too. The gradients are nodes of the same graph: `K.function`
 evaluates them without the tape, and they can be differentiated again.
 
-A composite without a vjp (a loop over a traced sub-graph), or a primitive whose vjp needs a
-dimension the graph leaves unknown, gets a `recomputed_grad` node instead: evaluated, it runs
-the op again with recording on and takes its gradient on the tape. A structured composite's
-gradient gathers those of the parts picked from it.
+A composite without a vjp (a loop or condition over traced sub-graphs), or a primitive whose
+vjp needs a dimension the graph leaves unknown, gets a `recomputed_grad` node instead:
+evaluated, it runs the op again with recording on and takes its gradient on the tape (a
+K.function computing the op too runs it once, recording: `shared_recordings`). A structured
+composite's gradient gathers those of the parts picked from it.
 
 Vjps get every input as the graph has it (a node, a variable or a tensor), so that a vjp needing
 an input's runtime shape (a placeholder's unknown batch size) can bind a primitive on the input.
@@ -42,6 +43,8 @@ def backprop(targets: list, seeds: list | None, sources: list) -> list:
         if node.op is pick:
             g = grads.pop(id(node), None)
             if g is not None:
+                if id(node) in source_ids:
+                    results[id(node)] = g
                 call, path = node.args
                 _accumulate(parts.setdefault(id(call), {}), path, g)
             continue
@@ -69,10 +72,16 @@ def _relevant(order: list, source_ids: set) -> set:
         if op is pick:
             if id(node.args[0]) in relevant and node.dtype.kind == "f":
                 relevant.add(id(node))
-        elif (op.vjp is not None or op.composite) and node.dtype.kind in "fO" and \
+        elif _differentiable(op) and node.dtype.kind in "fO" and \
                 any(id(a) in relevant for a in _flat_inputs(node)):
-            relevant.add(id(node))  # (a primitive with no vjp passes no gradient)
+            relevant.add(id(node))
     return relevant
+
+
+def _differentiable(p: Primitive) -> bool:
+    """Whether gradients flow through `p`: a vjp, or a composite whose recomputed gradient
+    reaches some argument (not an update, not a decoder: `differentiable=()`)."""
+    return p.vjp is not None or p.composite and p.differentiable != ()
 
 
 def _input_grads(node: Symbol, g, relevant: set) -> list:
@@ -145,33 +154,51 @@ def _grads_of(recording, cotangents, inputs, needs) -> tuple:
 
 def shared_recordings(order: list) -> dict:
     """For a K.function evaluating `order`: runners (by node id) for each op whose recomputed
-    gradient the same function evaluates. The op then runs once, with recording on, and its
-    gradient node differentiates that recording instead of running it again (the recording
-    lives until then, as a tape would)."""
+    gradients the same function evaluates. The op then runs once, with recording on, and its
+    gradient nodes differentiate that recording instead of running it again (which would also
+    draw new random numbers inside a loop); the recording lives until the last of them, as a
+    tape would."""
     ops = {(id(s.args), id(s.kwargs)): s for s in order if isinstance(s.op, Primitive)}
-    runners = {}
+    grads_of = {}
     for grad in order:
-        if grad.op is not recomputed_p:
-            continue
-        op = ops.get((id(grad.args[1]), id(grad.kwargs["params"])))
-        if op is not None and op.op is grad.kwargs["primitive"] and id(op) not in runners:
-            runners[id(op)], runners[id(grad)] = _recording_runners(op, grad)
+        if grad.op is recomputed_p:
+            op = ops.get((id(grad.args[1]), id(grad.kwargs["params"])))
+            if op is not None and op.op is grad.kwargs["primitive"]:
+                grads_of.setdefault(id(op), (op, []))[1].append(grad)
+    runners = {}
+    for op, grads in grads_of.values():
+        runners[id(op)], *backwards = _recording_runners(op, grads)
+        runners.update(zip([id(g) for g in grads], backwards))
     return runners
 
 
-def _recording_runners(op: Symbol, grad: Symbol) -> tuple:
-    key, needs = ("recording", id(grad)), grad.kwargs["needs"]
+def _recording_runners(op: Symbol, grads: list) -> list:
+    """The op's runner, recording for every needed input of `grads`, then one per gradient."""
+    key = ("recording", id(op))
+    needs = tuple(any(n) for n in zip(*[g.kwargs["needs"] for g in grads]))
+    pending = [len(grads)]  # gradients still to take from the recording
 
     def forward(values):
         inputs = substitute(op.args, values)
         recording, result = _record(inputs, op.op, op.kwargs, needs)
         values[key] = recording, inputs
+        pending[0] = len(grads)
         return result
 
-    def backward(values):
-        recording, inputs = values.pop(key)
-        return _grads_of(recording, substitute(grad.args[0], values), inputs, needs)
-    return forward, backward
+    positions = [i for i, need in enumerate(needs) if need]  # of what _grads_of returns
+
+    def backward(grad):
+        own = grad.kwargs["needs"]
+
+        def run(values):
+            recording, inputs = values[key]
+            pending[0] -= 1
+            if not pending[0]:
+                del values[key]
+            taken = _grads_of(recording, substitute(grad.args[0], values), inputs, needs)
+            return tuple(g for i, g in zip(positions, taken) if own[i])
+        return run
+    return [forward] + [backward(g) for g in grads]
 
 
 def _rebuild(structure, values):

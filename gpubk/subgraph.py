@@ -2,15 +2,16 @@
 
 A loop over symbolic tensors cannot run its function per element when it is built: it calls
 the function once on parameters (placeholders of the elements' shapes) and keeps what that
-builds. The nodes that depend on the parameters are the body, run again at each step; every
-other value the body uses (a symbolic tensor from outside, a variable, a value computed once
-from them) is a capture: an explicit input of the loop's node, so that the graph shows what the
+builds. The nodes the function made are the body, run again at each step (or, for K.switch's
+branches, only when taken); every value from outside the body uses (a symbolic tensor, a
+variable) is a capture: an explicit input of the loop's node, so that the graph shows what the
 loop reads (`K.gradients` finds a weight that only the step function's closure holds) and
 `K.function` evaluates it once per call.
 """
 from __future__ import annotations
 
-from .symbolic import Placeholder, Symbol, leaves, runner, substitute, topological_symbols
+from .symbolic import (
+    Placeholder, Symbol, leaves, next_serial, runner, substitute, topological_symbols)
 from .tensor import Variable
 
 
@@ -19,24 +20,23 @@ class Body:
     evaluation order, and its captures."""
 
     def __init__(self, fn, avals: list, name: str) -> None:
+        first = next_serial()  # the nodes made from here on are the function's: its body
         self.params = [Placeholder(tuple(shape), dtype, f"{name}/arg{i}")
                        for i, (shape, dtype) in enumerate(avals)]
         self.result = fn(*self.params)  # the structure the function returned
         outputs = leaves(self.result)
         order = topological_symbols([o for o in outputs if isinstance(o, Symbol)])
-        inside = {id(p) for p in self.params}
-        self.order = []
-        for node in order:
-            if id(node) not in inside and any(id(a) in inside for a in _arguments(node)):
-                inside.add(id(node))
-                self.order.append(node)
+        params = {id(p) for p in self.params}
+        # As in tf.while_loop and tf.cond, what the function made runs at every step (a draw
+        # anew each time); what existed before is evaluated once per call and passed in.
+        self.order = [n for n in order if n.serial > first and id(n) not in params]
         captures = {}
         for node in self.order:
             for a in _arguments(node):
-                if (isinstance(a, Symbol) and id(a) not in inside) or isinstance(a, Variable):
+                if isinstance(a, Symbol) and a.serial < first or isinstance(a, Variable):
                     captures.setdefault(id(a), a)
         for o in outputs:
-            if isinstance(o, Symbol) and id(o) not in inside:
+            if isinstance(o, Symbol) and o.serial < first:
                 captures.setdefault(id(o), o)
         self.captures = list(captures.values())
         self._steps = [(id(node), runner(node)) for node in self.order]

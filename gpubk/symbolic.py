@@ -28,12 +28,13 @@ from .tensor import Operators, SymbolicValueError, Tensor
 from .traversal import topological
 
 _ids = itertools.count(1)
+_serials = itertools.count()
 
 
 class Symbol(Operators):
     """A symbolic tensor: `op(*args, **kwargs)` once its placeholders are fed."""
 
-    __slots__ = ("op", "args", "kwargs", "shape", "dtype", "name", "placeholders",
+    __slots__ = ("op", "args", "kwargs", "shape", "dtype", "name", "placeholders", "serial",
                  "__weakref__")
     _symbolic = True
 
@@ -41,6 +42,7 @@ class Symbol(Operators):
         self.op, self.args, self.kwargs = op, args, kwargs
         self.shape, self.dtype, self.name = shape, dtype, name
         self.placeholders = placeholders  # the placeholders it depends on (a tuple)
+        self.serial = next(_serials)  # creation order (what a traced function built is later)
 
     @property
     def ndim(self) -> int:
@@ -82,6 +84,11 @@ class Symbol(Operators):
         names = ", ".join(f"'{p.name}' (shape {p.shape})" for p in missing)
         return TypeError(f"{func}: '{self.name}' depends on placeholder {names}, which has no "
                          "value; feed it through K.function(inputs, outputs)")
+
+
+def next_serial() -> int:
+    """A serial number below those of every node made after this call (see Symbol.serial)."""
+    return next(_serials)
 
 
 class Placeholder(Symbol):
@@ -166,7 +173,8 @@ def pick(value, path: tuple):
 
 
 def is_aval(declared) -> bool:
-    """Whether a spec's answer is one (shape, dtype) pair, rather than a structure of them."""
+    """Whether an abstract evaluation's answer is one (shape, dtype) pair, rather than a
+    structure of them."""
     return isinstance(declared, tuple) and len(declared) == 2 and \
         isinstance(declared[1], np.dtype)
 

@@ -153,9 +153,9 @@ def test_second_derivatives_through_fed_shapes(tiled, rng):
         np.testing.assert_allclose(got_hv, 6 * n * xv * vv, rtol=1e-12)
 
 
-def test_gradients_on_the_tape_when_a_graph_is_not_staged(rng):
-    # map_fn's loop is not staged: the whole gradient is taken when the function runs, through
-    # the fed primitives' vjps on the tape.
+def test_gradients_through_a_loop_and_fed_primitives(rng):
+    # map_fn's loop gets a recomputed gradient (its body's vjps run on the tape when the
+    # function runs); the fed primitives around it stage theirs.
     x = K.placeholder(shape=(None, 3), dtype="float64")
     w = K.variable(W, dtype="float64")
     y = K.tile(w, (K.shape(x)[0], 1)) * K.reshape(x, (K.shape(x)[0], -1))

@@ -12,7 +12,7 @@ from ..subgraph import Body, merged
 from ..symbolic import Symbol
 from ..core import trace
 from ..tensor import Tensor, Variable, as_tensor
-from .math import cast, where, zeros_like_data
+from .math import cast, where
 from .shape import expand_dims, stack
 from .validate import check_callable, check_int, type_name
 
@@ -28,6 +28,8 @@ def switch(condition, then_expression, else_expression):
     builds both, and each evaluation picks one.
     """
     staged = is_symbolic(condition) or isinstance(condition, Variable) and trace.staging()
+    if staged and condition.ndim == 0:
+        return _cond(condition, then_expression, else_expression)
     if staged:
         then_expression = _called(then_expression)
         else_expression = _called(else_expression)
@@ -36,14 +38,10 @@ def switch(condition, then_expression, else_expression):
         raise TypeError(f"switch: condition must be a bool, a number or a tensor, got "
                         f"{type_name(condition)}")
     if not isinstance(condition, Tensor) and not staged or condition.ndim == 0:
-        if not staged:  # known now: only the branch taken is built
-            taken = _called(then_expression if bool(condition) else else_expression)
-            if isinstance(condition, Tensor) and not isinstance(taken, (Tensor, Symbol)):
-                taken = as_tensor(taken, "switch", device=condition.device)  # as tf.cond
-            return taken
-        device = device_of(condition)
-        return bind(cond_p, condition, _branch(then_expression, device),
-                    _branch(else_expression, device))
+        taken = _called(then_expression if bool(condition) else else_expression)
+        if isinstance(condition, Tensor) and not isinstance(taken, (Tensor, Symbol)):
+            taken = as_tensor(taken, "switch", device=condition.device)  # as tf.cond
+        return taken
     then_expression = _branch(_called(then_expression), device_of(condition))
     else_expression = _branch(_called(else_expression), device_of(condition))
     if condition.ndim > then_expression.ndim:
@@ -68,35 +66,46 @@ def _called(expression):
     return expression() if callable(expression) else expression
 
 
-def _branch(value, device):
+def _branch(value, device, dtype=None):
     """A branch as a tensor (or symbolic tensor) on the condition's device."""
-    return value if is_symbolic(value) else as_tensor(value, "switch", device=device)
+    return value if is_symbolic(value) else as_tensor(value, "switch", dtype=dtype,
+                                                      device=device)
 
 
-def _cond_abstract(condition, then_value, else_value):
-    """The static shape of `tf.cond`'s result: each dimension the branches agree on (None where
-    they differ, or are unknown), so that neither branch's shape is taken for the other's."""
-    if then_value.ndim != else_value.ndim:
-        raise ValueError(f"switch: branches of shapes {then_value.shape} and "
-                         f"{else_value.shape} for a condition known only when evaluated; "
+def _cond(condition, then_expression, else_expression):
+    """`tf.cond`: each branch (a callable traced into a sub-graph, or a value) as a body, of
+    which each evaluation runs the one the condition picks. A constant branch takes the dtype
+    of the other; otherwise the dtypes must agree, as in TensorFlow."""
+    device = device_of(condition)
+    branches = [then_expression, else_expression]
+    bodies = [Body(lambda e=e: _branch(_called(e), device), [], "switch") for e in branches]
+    dtypes = [b.result.dtype for b in bodies]
+    if dtypes[0] != dtypes[1]:
+        constant = [not callable(e) and not is_symbolic(e) for e in branches]
+        if not any(constant):
+            raise ValueError(f"switch: branches of dtypes {dtypes[0].name} and "
+                             f"{dtypes[1].name}; expected the same dtype (as tf.cond)")
+        i = constant.index(True)
+        bodies[i] = Body(lambda: _branch(branches[i], device, dtypes[1 - i]), [], "switch")
+    if bodies[0].result.ndim != bodies[1].result.ndim:
+        raise ValueError(f"switch: branches of shapes {bodies[0].result.shape} and "
+                         f"{bodies[1].result.shape} for a condition known only when evaluated; "
                          "expected branches of the same rank")
-    return merged(then_value.shape, else_value.shape), np.result_type(then_value.dtype,
-                                                                       else_value.dtype)
+    return bind_composite(cond_p, condition, bodies[0].captures, bodies[1].captures,
+                          bodies=tuple(bodies))
 
 
-def _cond_vjp(g, y, needs, condition, then_value, else_value):
-    # The branch not taken gets zeros, as in tf.cond's gradient.
-    return (None,
-            bind(cond_p, condition, g, zeros_like_data(then_value)) if needs[1] else None,
-            bind(cond_p, condition, zeros_like_data(else_value), g) if needs[2] else None)
+def _run_cond(condition, then_captures, else_captures, *, bodies):
+    taken = 0 if bool(condition) else 1
+    return bodies[taken].run([], (then_captures, else_captures)[taken])
 
 
-# A scalar condition known only when evaluated: the branch it picks (both are built).
-cond_p = Primitive("cond")
-cond_p.def_impl(lambda device, c, a, b: (a if bool(c) else b).astype(
-    np.result_type(a.dtype, b.dtype), copy=False))
-cond_p.def_abstract(_cond_abstract)
-cond_p.def_vjp(_cond_vjp, saves=(0, 1, 2))
+# A scalar condition known only when evaluated: a node holding both branches' sub-graphs, each
+# evaluation running the one the condition picks (gradients: the taken branch's, recomputed).
+cond_p = Primitive("cond", composite=True, differentiable=(1, 2))
+cond_p.def_impl(_run_cond)
+cond_p.def_abstract(lambda condition, then_captures, else_captures, *, bodies: (
+    merged(bodies[0].result.shape, bodies[1].result.shape), bodies[0].result.dtype))
 
 
 def _in_top_k_impl(device, p, targets, *, k):
@@ -150,7 +159,7 @@ def _map(fn, elems, dtype):
 
 
 # K.map_fn, K.foldl and K.foldr over symbolic tensors: loops holding the function's sub-graph
-# (gradients: the tape when the graph runs, for now).
+# (gradients: recomputed, see staged_backprop.py).
 map_p = Primitive("map_fn", composite=True)
 map_p.def_impl(lambda elems, captures, *, body, dtype: _map(
     lambda e: body.run([e], captures), elems, dtype))

@@ -212,6 +212,7 @@ def _decode_abstract(y_pred, input_length) -> tuple:
     return [((batch, None), np.dtype(np.int64))], ((batch, 1), y_pred.dtype)
 
 
-ctc_decode_p = Primitive("ctc_decode", composite=True)  # no vjp: integer paths, no gradient
+# No gradient (integer paths; their log probability is not differentiated, as in TF).
+ctc_decode_p = Primitive("ctc_decode", composite=True, differentiable=())
 ctc_decode_p.def_impl(_greedy_decode)
 ctc_decode_p.def_abstract(_decode_abstract)

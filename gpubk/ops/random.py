@@ -2,7 +2,7 @@
 numbers on the same device); without a seed, one is drawn from NumPy's global generator, as
 Keras does, so `np.random.seed` makes a script repeatable.
 
-In graph style, and given a shape known only when fed (`K.shape(x)`, `(K.shape(x)[0], 3)`), a
+In graph style, or given a shape known only when fed (`K.shape(x)`, `(K.shape(x)[0], 3)`), a
 random op builds a node that draws new values each time it is evaluated, as TensorFlow 1 does in
 each `session.run`: its seeds come from a stream started from the op's seed, so the sequence of
 draws is reproducible. `dropout` of a symbolic tensor composes such a node with arithmetic."""
@@ -63,7 +63,8 @@ def draw(func: str, shape, dtype, seed, sample) -> Tensor:
 
 
 def _random_impl(device, vector, *, func, dtype, seed, sample, known):
-    return _sample(device, seed.next(), dims.resolve(device, vector, func), dtype, sample, func)
+    shape = known if None not in known else dims.resolve(device, vector, func)  # no read back
+    return _sample(device, seed.next(), shape, dtype, sample, func)
 
 
 def _random_primitive(name: str) -> Primitive:

@@ -222,7 +222,7 @@ def _rnn_loop(inputs, states, constants, mask, captures, *, body, **options):
 
 
 # K.rnn over symbolic tensors: a loop holding the step function's sub-graph (gradients: the
-# tape when the graph runs, for now).
+# recomputed gradient of staged_backprop.py).
 rnn_p = Primitive("rnn", composite=True)
 rnn_p.def_impl(_rnn_loop)
 rnn_p.def_abstract(_rnn_abstract)

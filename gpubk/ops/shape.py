@@ -22,7 +22,7 @@ from ..core.primitive import (
     Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, shaped_like, static)
 from ..dtypes import as_dtype
 from ..symbolic import symbols_in
-from ..tensor import Tensor, as_tensor
+from ..tensor import SymbolicValueError, Tensor, as_tensor
 from . import dims
 from .dims import resolve
 from .math import broadcast_to_p, sum_to
@@ -93,8 +93,7 @@ def reshape_like(g: Tensor, like) -> Tensor:
     """`g` reshaped to the shape of `like` (a vjp's input: a tensor, a node or an Aval): where
     one dimension is unknown it is inferred (-1), where more are, the runtime shape decides."""
     shape = like.shape
-    unknown = shape.count(None)
-    if unknown > 1:
+    if shape.count(None) > 1 or None in shape and 0 in shape:  # -1 could not be inferred
         return bind(reshape_like_p, g, like)
     return reshape(g, tuple(-1 if n is None else n for n in shape))
 
@@ -336,19 +335,17 @@ def _times(n, r: int):
     return n * r if n is not None else (0 if r == 0 else None)
 
 
-def _tile_vjp(g, y, needs, x, *, reps):
-    # Split each tiled axis into (repeat, original) and sum over the repeats.
-    shape = static(x.shape)
-    split = tuple(d for r, n in zip(reps, shape) for d in (r, n))
-    kept = tuple(d for n in shape for d in (1, n))
-    return (reshape(sum_to(reshape(g, split), kept), shape),)
+def _untile(g, x):
+    """A tile's gradient: g's repeats summed back to x's shape (its runtime shape where the
+    graph leaves it unknown); the repeats are read from g's shape."""
+    return bind(untile_like_p, g, x) if None in x.shape else bind(untile_p, g, shape=x.shape)
 
 
 tile_p = Primitive("tile")
 tile_p.def_impl(lambda device, a, *, reps: device.xp.tile(a, reps))
 tile_p.def_abstract(lambda x, *, reps: (tuple(_times(n, r) for n, r in zip(x.shape, reps)),
                                         x.dtype))
-tile_p.def_vjp(_tile_vjp)
+tile_p.def_vjp(lambda g, y, needs, x, *, reps: (_untile(g, x),))
 
 
 def tile(x, n) -> Tensor:
@@ -389,10 +386,9 @@ tile_fed_p.def_impl(lambda device, a, vector, *, known: device.xp.tile(
 tile_fed_p.def_abstract(lambda x, vector, *, known: (tuple(
     0 if n == 0 else None if r is None else _times(n, r) for n, r in zip(x.shape, known)),
     x.dtype))
-tile_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known: (
-    bind(untile_like_p, g, x) if None in x.shape else bind(untile_p, g, shape=x.shape), None))
-# The transpose of a tile whose repeats are known only when fed: the repeats are read from g's
-# shape over x's (given, or that of a second input where a graph leaves it unknown).
+tile_fed_p.def_vjp(lambda g, y, needs, x, vector, *, known: (_untile(g, x), None))
+# The transpose of a tile: the repeats are read from g's shape over x's (given, or that of a
+# second input where a graph leaves it unknown).
 untile_p = Primitive("untile")
 untile_p.def_impl(_untile_impl)
 untile_p.def_abstract(lambda g, *, shape: (shape, g.dtype))
@@ -723,11 +719,15 @@ def _index_input(k, x):
         return k
     if is_symbolic(k):
         return k
-    if isinstance(k, list) and symbols_in(k):
+    try:
+        array = np.asarray(k)
+    except SymbolicValueError:
+        array = None
+    if array is None or array.dtype == object and symbols_in(k):
         raise TypeError("getitem: got a list holding symbolic tensors as an index; expected a "
                         "tensor (join them with K.stack first)")
     device = device_of(x)
-    return Tensor(device.put(np.asarray(k)), device)
+    return Tensor(device.put(array), device)
 
 
 def _full_key(key, indices):

@@ -66,7 +66,7 @@ def batch_set_value(tuples) -> None:
 def _deferred(name: str, apply) -> Primitive:
     """An update as a composite primitive: it applies at once eagerly; in graph style its node
     changes nothing until a K.function runs it (after its outputs) or K.eval evaluates it."""
-    p = Primitive(name, composite=True, effect="update")
+    p = Primitive(name, composite=True, effect="update", differentiable=())  # as TF's Assign
     p.def_impl(apply)
     p.def_abstract(lambda x, value, **params: (tuple(x.shape), x.dtype))
     return p
