@@ -179,3 +179,138 @@ ACTIVATIONS = (
     Formula("softsign", softsign_forward, softsign_backward),
 )
 BY_NAME = {f.name: f for f in ACTIVATIONS}
+
+
+# -- the other elementwise primitives (gpubk/ops/math.py) ------------------------------------------
+# Each is the scalar form of its primitive's implementation, NaN and infinities included, for the
+# fusion of elementwise graphs; `SCALAR` maps every elementwise primitive's name to its formula
+# (an activation's backward primitive, `<name>_grad`, to its backward). Their names start with
+# `scalar_`: a formula's helpers are found by name (generate.py), and `exp` would be taken for
+# `math.exp`. Division follows NumPy
+# (compile with `error_model="numpy"`): x / 0 is inf or NaN, never an exception.
+def scalar_add(a, b):
+    return a + b
+
+
+def scalar_subtract(a, b):
+    return a - b
+
+
+def scalar_multiply(a, b):
+    return a * b
+
+
+def scalar_divide(a, b):
+    return a / b
+
+
+def scalar_mod(a, b):
+    """NumPy's remainder: the sign of b, NaN where b is 0 (Python's float `%`)."""
+    return a % b
+
+
+def scalar_floordiv(a, b):
+    """NumPy's floor_divide on floats: a == b * floordiv + mod (Python's float `//`)."""
+    return a // b
+
+
+def scalar_power(a, b):
+    return a ** b
+
+
+def scalar_negative(a):
+    return -a
+
+
+def scalar_absolute(a):
+    return abs(a)
+
+
+def scalar_sign(a):
+    """-1, 0 (both zeros) or 1; NaN stays NaN."""
+    if a > like(a, 0.0):
+        return like(a, 1.0)
+    if a < like(a, 0.0):
+        return -like(a, 1.0)
+    return a if a != a else like(a, 0.0)
+
+
+def scalar_exp(a):
+    return math.exp(a)
+
+
+def scalar_log(a):
+    return math.log(a)
+
+
+def scalar_sqrt(a):
+    """Of max(a, 0), as Keras (negative inputs and zeros give 0); NaN stays NaN."""
+    if a > like(a, 0.0):
+        return math.sqrt(a)
+    return a if a != a else like(a, 0.0)
+
+
+def scalar_square(a):
+    return a * a
+
+
+def scalar_sine(a):
+    return math.sin(a)
+
+
+def scalar_cosine(a):
+    return math.cos(a)
+
+
+def scalar_round_half_even(a):
+    """NumPy's round: to the nearest integer, halves to even, a zero keeping a's sign."""
+    if a - a != like(a, 0.0):  # inf or NaN
+        return a
+    d = a % like(a, 1.0)  # exact, in [0, 1)
+    f = a - d
+    if d > like(d, 0.5) or d == like(d, 0.5) and f % like(f, 2.0) != like(f, 0.0):
+        f += like(f, 1.0)
+    return f if f != like(f, 0.0) else math.copysign(like(a, 0.0), a)
+
+
+def scalar_clip(a, low, high):
+    """np.clip: max(a, low), then min(., high); a NaN value or bound gives NaN."""
+    m = low if a < low or low != low else a
+    return high if m > high or high != high else m
+
+
+def scalar_maximum(a, b):
+    """K.maximum's select: a where a >= b, else b (a NaN a gives b, a NaN b NaN)."""
+    return a if a >= b else b
+
+
+def scalar_minimum(a, b):
+    return a if a <= b else b
+
+
+def scalar_identity(a):
+    """cast (its store converts) and stop_gradient."""
+    return a
+
+
+def scalar_select(c, a, b):
+    return a if c else b
+
+
+COMPARISONS = {
+    "equal": lambda a, b: a == b, "not_equal": lambda a, b: a != b,
+    "greater": lambda a, b: a > b, "greater_equal": lambda a, b: a >= b,
+    "less": lambda a, b: a < b, "less_equal": lambda a, b: a <= b,
+    "logical_and": lambda a, b: a != 0 and b != 0, "logical_or": lambda a, b: a != 0 or b != 0,
+}
+SCALAR = {
+    "add": scalar_add, "subtract": scalar_subtract, "multiply": scalar_multiply,
+    "divide": scalar_divide, "mod": scalar_mod, "floordiv": scalar_floordiv, "pow": scalar_power,
+    "negative": scalar_negative, "abs": scalar_absolute, "sign": scalar_sign, "exp": scalar_exp,
+    "log": scalar_log, "sqrt": scalar_sqrt, "square": scalar_square, "sin": scalar_sine,
+    "cos": scalar_cosine, "round": scalar_round_half_even, "clip": scalar_clip,
+    "maximum": scalar_maximum, "minimum": scalar_minimum, "cast": scalar_identity,
+    "stop_gradient": scalar_identity, "where": scalar_select, **COMPARISONS,
+    **{f.name: f.forward for f in ACTIVATIONS},
+    **{f"{f.name}_grad": f.backward for f in ACTIVATIONS},
+}

@@ -5,8 +5,8 @@ holds the backend's array module; a family with hand-written kernels calls its l
 there), its abstract evaluation (the output's shape and dtype from the inputs' shapes and dtypes,
 computing nothing: what a graph node needs), and its vector-Jacobian product written with gpubk
 functions, so that running it while recording gives gradients of gradients: one backward path.
-(Run on symbolic tensors it would stage the backward into a graph; `K.gradients` of a symbolic
-loss does not do that yet: it runs the tape when the function is called.)
+(Run on symbolic tensors it stages the backward into the graph: `K.gradients` of a symbolic loss,
+staged_backprop.py.)
 
 `bind(p, *inputs, **params)` takes tensors the Keras function has already checked and converted:
 - a symbolic input (or, in graph style, a variable) stages a node, its shape from `abstract`;
@@ -36,8 +36,8 @@ from . import trace
 
 class Unstageable(Exception):
     """A vjp needs a dimension its graph leaves unknown (spatial sizes of a convolution over
-    an unknown image size) or meets an op not yet declared: `K.gradients` then takes that
-    gradient when the graph is evaluated, on the tape."""
+    an unknown image size): `K.gradients` then stages a node that takes that gradient when the
+    graph is evaluated, on the tape (staged_backprop's recomputed gradient)."""
 
 
 def static(shape: tuple) -> tuple:
@@ -103,6 +103,14 @@ class Primitive:
     @property
     def __name__(self) -> str:  # graph nodes are named after their op
         return self.name
+
+    def formula(self) -> Callable:
+        """An elementwise primitive's scalar formula (`kernels/formulas.py`), from which kernels
+        are generated: fused ones too. Loaded on first use (the formulas module imports Numba)."""
+        if not self.elementwise:
+            raise TypeError(f"{self.name}: not an elementwise primitive; it has no formula")
+        from ..kernels import formulas  # noqa: PLC0415 (lazy: importing gpubk loads no Numba)
+        return formulas.SCALAR[self.name]
 
     def def_impl(self, fn: Callable) -> Callable:
         self.impl = fn
@@ -244,6 +252,15 @@ def device_of(x):
 def same_as_input(x, *args, **params) -> tuple:
     """Abstract evaluation of a unary elementwise primitive: its input's shape and dtype."""
     return x.shape, x.dtype
+
+
+def broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """Whether `shape` broadcasts to `target` (NumPy rules; a None dimension, unknown, may)."""
+    if len(shape) > len(target):
+        return False
+    lead = len(target) - len(shape)
+    return all(n is None or m is None or n == 1 or n == m
+               for n, m in zip(shape, target[lead:]))
 
 
 def broadcast_shapes(func: str, *shapes) -> tuple:
