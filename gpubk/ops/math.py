@@ -11,7 +11,8 @@ import numpy as np
 
 from ..config import floatx
 from ..core.primitive import (
-    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, same_as_input, shaped_like, static)
+    Primitive, as_input, bind, broadcast_shapes, broadcasts_to, device_of, is_symbolic,
+    same_as_input, shaped_like, static)
 from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor, to_array
 from .validate import check_number
@@ -120,8 +121,7 @@ def _broadcast_impl(device, a, *, shape):
 
 
 def _broadcast_abstract(x, *, shape):
-    if len(x.shape) > len(shape) or any(
-            n is not None and n != 1 and n != m for n, m in zip(x.shape[::-1], shape[::-1])):
+    if not broadcasts_to(x.shape, shape):
         raise _broadcast_error(x.shape, shape)
     return shape, x.dtype
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import devices
 from ..config import floatx
 from ..core import trace
-from ..core.primitive import Primitive, as_input, device_of
+from ..core.primitive import Primitive, as_input, broadcasts_to, device_of
 from ..dtypes import as_dtype
 from ..tensor import Tensor
 from . import dims
@@ -166,7 +166,7 @@ def dropout(x, level: float, noise_shape=None, seed=None) -> Tensor:
     else:
         noise_shape = dims.parse(noise_shape, "dropout", "noise_shape")
         known = noise_shape if noise_shape.__class__ is tuple else noise_shape.known
-    if not _fits(known, x.shape):
+    if not broadcasts_to(known, x.shape):
         raise ValueError(f"dropout: noise_shape {known} does not broadcast against x of "
                          f"shape {x.shape}")
     if level == 0.0:
@@ -175,12 +175,3 @@ def dropout(x, level: float, noise_shape=None, seed=None) -> Tensor:
         keep = random_uniform(noise_shape, dtype=x.dtype, seed=seed)
     mask = ops_math.cast(ops_math.greater_equal(keep, level), x.dtype) * (1.0 / (1.0 - level))
     return x * mask
-
-
-def _fits(noise_shape: tuple, shape: tuple) -> bool:
-    """Whether `noise_shape` broadcasts to `shape` (NumPy rules; None: unknown, may fit)."""
-    if len(noise_shape) > len(shape):
-        return False
-    lead = len(shape) - len(noise_shape)
-    return all(n is None or m is None or n == 1 or n == m
-               for n, m in zip(noise_shape, shape[lead:]))

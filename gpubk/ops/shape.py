@@ -19,7 +19,8 @@ import numpy as np
 from .. import devices
 from ..config import check_data_format
 from ..core.primitive import (
-    Primitive, as_input, bind, broadcast_shapes, device_of, is_symbolic, shaped_like, static)
+    Primitive, as_input, bind, broadcast_shapes, broadcasts_to, device_of, is_symbolic,
+    shaped_like, static)
 from ..dtypes import as_dtype
 from ..symbolic import symbols_in
 from ..tensor import SymbolicValueError, Tensor, as_tensor
@@ -155,19 +156,13 @@ def broadcast_to(x, shape) -> Tensor:
 
 def _broadcast_to_fed_abstract(x, vector, *, known):
     """The target's known entries; an unknown one is x's where x's is known and not 1."""
-    error = ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {known}")
-    if len(x.shape) > len(known):
-        raise error
+    if not broadcasts_to(x.shape, known):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {known}")
     lead = len(known) - len(x.shape)
     result = list(known)
     for i, n in enumerate(x.shape):
-        m = known[lead + i]
-        if n is None or n == 1:
-            continue
-        if m is None:
+        if n is not None and n != 1:
             result[lead + i] = n
-        elif m != n:
-            raise error
     return tuple(result), x.dtype
 
 
