@@ -18,8 +18,9 @@ import numpy as np
 from . import autodiff, devices, staged_backprop
 from .core import trace
 from .ops.control import switch
+from .plan import describe, lifetimes, make_plan
 from .symbolic import (
-    Placeholder, Symbol, check_feed as _check_feed, runner, substitute, symbols_in,
+    Placeholder, Symbol, check_feed as _check_feed, substitute, symbols_in,
     topological_symbols as _topological)
 from .tensor import Tensor, Variable
 
@@ -55,9 +56,9 @@ class Function:
                              f"{', '.join(repr(p.name) for p in missing)}, which are not "
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
-        self._drop_after = self._lifetimes(roots)
-        shared = staged_backprop.shared_recordings(self._order)
-        self._steps = [(id(s), shared.get(id(s)) or runner(s)) for s in self._order]
+        self._plan = make_plan(self._order, staged_backprop.shared_recordings(self._order))
+        self._steps = [(id(step.node), step.run) for step in self._plan]
+        self._drop_after = lifetimes(self._plan, {id(s) for s in roots})
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]
@@ -75,19 +76,6 @@ class Function:
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
                         f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
                         f"symbolic value, got {type(update).__name__}")
-
-    def _lifetimes(self, roots) -> dict:
-        """For each step, the symbols no later step needs (outputs and updates are kept)."""
-        keep = {id(s) for s in roots}
-        last_use = {}
-        for step, symbol in enumerate(self._order):
-            for s in symbols_in((symbol.args, symbol.kwargs)):
-                last_use[id(s)] = step
-        drop = {}
-        for key, step in last_use.items():
-            if key not in keep:
-                drop.setdefault(step, []).append(key)
-        return drop
 
     def _feed(self, values) -> dict:
         if not isinstance(values, (list, tuple)):
@@ -107,6 +95,12 @@ class Function:
         for p in self._defaults:
             fed[id(p)] = _check_feed(p, p.default, self.name)
         return fed
+
+    def plan(self) -> str:
+        """The steps a call runs, one line each (node, shape, dtype, inputs), and what the
+        passes made of them: nodes merged as common subexpressions, nodes folded to constants
+        when the function was made."""
+        return describe(self._plan, self.name)
 
     def __call__(self, inputs=()):
         values = self._feed(inputs)

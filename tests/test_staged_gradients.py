@@ -136,9 +136,8 @@ def test_a_vjp_needing_unknown_sizes_is_recomputed_when_evaluated(rng):
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_a_loop_gradient_is_recomputed_and_differentiable_again(rng):
-    xv, wv, vv = rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 2)) * 0.5, \
-        rng.standard_normal((2, 2))
+def _tanh_rnn(wv):
+    """A placeholder (batch, time, 2), a weight, and the last output of h = tanh(x_t w + h)."""
     x = K.placeholder(shape=(None, None, 2), dtype="float64")
     w = K.variable(wv, dtype="float64")
 
@@ -146,23 +145,33 @@ def test_a_loop_gradient_is_recomputed_and_differentiable_again(rng):
         h = K.tanh(K.dot(x_t, w) + states[0])
         return h, [h]
     last, _, _ = K.rnn(step, x, [K.zeros((K.shape(x)[0], 2), dtype="float64")])
+    return x, w, last
+
+
+def _bptt(xv, w_):
+    """Backpropagation through time by hand, of sum(last ** 2): (d/dw, d/dx)."""
+    hs = [np.zeros((xv.shape[0], 2))]
+    for t in range(xv.shape[1]):
+        hs.append(np.tanh(xv[:, t] @ w_ + hs[-1]))
+    dh, dw, dx = 2 * hs[-1], np.zeros_like(w_), np.zeros_like(xv)
+    for t in range(xv.shape[1] - 1, -1, -1):
+        da = dh * (1 - hs[t + 1] ** 2)
+        dw += xv[:, t].T @ da
+        dx[:, t] = da @ w_.T
+        dh = da
+    return dw, dx
+
+
+def test_a_loop_gradient_is_recomputed_and_differentiable_again(rng):
+    xv, wv, vv = rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 2)) * 0.5, \
+        rng.standard_normal((2, 2))
+    x, w, last = _tanh_rnn(wv)
     (g,) = K.gradients(K.sum(K.square(last)), [w])
     (hv,) = K.gradients(K.sum(g * K.constant(vv, dtype="float64")), [w])
     assert "recomputed_grad" in _ops([g, hv])
     got_g, got_hv = K.function([x], [g, hv])([xv])
-
-    def grad_np(w_):  # backpropagation through time, by hand
-        hs = [np.zeros((3, 2))]
-        for t in range(4):
-            hs.append(np.tanh(xv[:, t] @ w_ + hs[-1]))
-        dh, dw = 2 * hs[-1], np.zeros_like(w_)
-        for t in range(3, -1, -1):
-            da = dh * (1 - hs[t + 1] ** 2)
-            dw += xv[:, t].T @ da
-            dh = da
-        return dw
-    np.testing.assert_allclose(got_g, grad_np(wv), rtol=1e-10)
-    want_hv = numeric_gradient(lambda w_: float(np.sum(grad_np(w_) * vv)), [wv], 0)
+    np.testing.assert_allclose(got_g, _bptt(xv, wv)[0], rtol=1e-10)
+    want_hv = numeric_gradient(lambda w_: float(np.sum(_bptt(xv, w_)[0] * vv)), [wv], 0)
     np.testing.assert_allclose(got_hv, want_hv, rtol=1e-6, atol=1e-8)
 
 
@@ -222,26 +231,9 @@ def test_a_gradient_through_a_loop_differentiated_again_reaches_the_weights(rng)
     # d/dw of |d loss/dx|^2 through an rnn: the recomputed gradient must stay linked to the
     # fed input and the weight (a finite-difference reference of a hand-written BPTT).
     xv, wv = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 2)) * 0.5
-    x = K.placeholder(shape=(None, None, 2), dtype="float64")
-    w = K.variable(wv, dtype="float64")
-
-    def step(x_t, states):
-        h = K.tanh(K.dot(x_t, w) + states[0])
-        return h, [h]
-    last, _, _ = K.rnn(step, x, [K.zeros((K.shape(x)[0], 2), dtype="float64")])
+    x, w, last = _tanh_rnn(wv)
     (gx,) = K.gradients(K.sum(K.square(last)), [x])
     (gw,) = K.gradients(K.sum(K.square(gx)), [w])
     got = K.function([x], [gw])([xv])[0]
-
-    def input_grad(w_):
-        hs = [np.zeros((2, 2))]
-        for t in range(3):
-            hs.append(np.tanh(xv[:, t] @ w_ + hs[-1]))
-        dh, dx = 2 * hs[-1], np.zeros_like(xv)
-        for t in range(2, -1, -1):
-            da = dh * (1 - hs[t + 1] ** 2)
-            dx[:, t] = da @ w_.T
-            dh = da
-        return dx
-    want = numeric_gradient(lambda w_: float(np.sum(input_grad(w_) ** 2)), [wv], 0)
+    want = numeric_gradient(lambda w_: float(np.sum(_bptt(xv, w_)[1] ** 2)), [wv], 0)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)

@@ -80,8 +80,10 @@ class Primitive:
         # tuple of (shape, dtype) pairs), staged as one node per tensor. It is bound with
         # `bind_composite`.
         self.composite = composite
-        # A composite run for its effect: "update" (assigns its first input, a variable: a
-        # K.function runs its nodes after the outputs) or "print".
+        # What an evaluation does besides computing a value: "update" (a composite assigning
+        # its first input, a variable: a K.function runs its nodes after the outputs),
+        # "print", or "random" (a new draw each time). Such a node is never merged with an
+        # equal-looking one nor folded to a constant (plan.py).
         self.effect = effect
         # For a composite without a vjp: the arguments its gradient reaches (None: all), taken
         # by rerunning it with recording on (staged_backprop's recomputed gradient).

@@ -71,7 +71,7 @@ def _random_primitive(name: str) -> Primitive:
     """The node of a random op: its input the shape (known only when fed, or a constant), its
     params the draw (`sample`), the dtype and the stream of seeds; no vjp (nothing flows back to
     a shape)."""
-    p = Primitive(name)
+    p = Primitive(name, effect="random")  # impure: never merged or folded
     p.def_impl(_random_impl)
     p.def_abstract(lambda vector, *, func, dtype, seed, sample, known: (known, dtype))
     return p

@@ -1,0 +1,168 @@
+"""K.function's plan: the steps that evaluate a graph, after passes over its nodes.
+
+`make_plan(order)` takes the nodes a function needs, in topological order, and returns one
+`Step` per node:
+- **common subexpressions**: a node applying the same pure primitive, with the same params, to
+  the same inputs as an earlier one takes that one's value (one step computes it);
+- **constant folding**: a node whose inputs are all constants (tensors, or nodes already folded),
+  and `K.shape` of a tensor whose shape is known statically, is computed once, when the plan is
+  made;
+- the rest run their node (`symbolic.runner`), or the runner a caller gives (staged_backprop's
+  shared recordings).
+Dead code is never in the plan: the order holds only what the outputs and updates need. Each
+step lists what it reads, from which `lifetimes` says when a value can be dropped.
+
+Pure means: a declared primitive that is not a composite (a loop or condition holding
+sub-graphs, a loss reading the host) and has no effect (an update, a print, a random draw).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autodiff
+from .core import trace
+from .core.primitive import Primitive, bind, device_of
+from .ops.query import shape_p
+from .symbolic import Symbol, runner, symbols_in
+from .tensor import Tensor, Variable
+
+
+class Step:
+    """One step of a plan: `run(values)` gives `node`'s value from the values of `reads` (ids);
+    `note` says what a pass made of it ("" when the node runs as built)."""
+
+    __slots__ = ("node", "run", "reads", "note")
+
+    def __init__(self, node: Symbol, run, reads: list, note: str = "") -> None:
+        self.node, self.run, self.reads, self.note = node, run, reads, note
+
+
+def make_plan(order: list, runners: dict | None = None) -> list:
+    """The steps evaluating `order` (nodes, placeholders left out); `runners` (by node id)
+    replace a node's own runner."""
+    runners = runners or {}
+    seen: dict = {}    # CSE key -> the node computing it
+    same: dict = {}    # id of a merged node -> id of the node computing its value
+    folded: dict = {}  # id -> value, of the nodes folded so far
+    steps = []
+    for node in order:
+        key = _cse_key(node, same) if id(node) not in runners else None
+        if key is not None and key in seen:
+            first = seen[key]
+            same[id(node)] = id(first)
+            steps.append(Step(node, _copy(id(first)), [id(first)], f"same as {first.name}"))
+            if id(first) in folded:
+                folded[id(node)] = folded[id(first)]
+            continue
+        if key is not None:
+            seen[key] = node
+        value = _folded(node, folded) if id(node) not in runners else None
+        if value is not None:
+            folded[id(node)] = value
+            steps.append(Step(node, _constant(value), [], "folded"))
+            continue
+        reads = [id(s) for s in symbols_in((node.args, node.kwargs))]
+        steps.append(Step(node, runners.get(id(node)) or runner(node), reads))
+    return steps
+
+
+def lifetimes(steps: list, keep: set) -> dict:
+    """For each step index, the ids no later step reads (those in `keep` are kept)."""
+    last_read = {}
+    for i, step in enumerate(steps):
+        for key in step.reads:
+            last_read[key] = i
+    drop: dict = {}
+    for key, i in last_read.items():
+        if key not in keep:
+            drop.setdefault(i, []).append(key)
+    return drop
+
+
+def describe(steps: list, name: str) -> str:
+    """The plan as text: one line per step (its node, shape, dtype, inputs, and what a pass
+    made of it)."""
+    merged = sum(s.note.startswith("same as") for s in steps)
+    folded = sum(s.note == "folded" for s in steps)
+    lines = [f"{name}: {len(steps)} steps ({merged} merged as common subexpressions, "
+             f"{folded} folded)"]
+    for i, step in enumerate(steps, 1):
+        node = step.node
+        inputs = ", ".join(_label(a) for a in node.args if isinstance(a, (Symbol, Tensor)))
+        lines.append(f"{i:4}  {node.name:28} {str(node.shape):18} {node.dtype.name:8} "
+                     f"<- {inputs}" + (f"   [{step.note}]" if step.note else ""))
+    return "\n".join(lines)
+
+
+def _label(value) -> str:
+    if isinstance(value, Symbol):
+        return value.name
+    if isinstance(value, Variable):
+        return f"variable '{value.name}'"
+    return f"constant {value.shape}"
+
+
+def _pure(op) -> bool:
+    return isinstance(op, Primitive) and not op.composite and op.effect is None
+
+
+def _cse_key(node: Symbol, same: dict):
+    """What identifies `node`'s value among pure nodes: its primitive, inputs (a merged input
+    as the node it was merged with) and params; None for a node that cannot share: impure, or
+    with params that cannot be compared."""
+    if not _pure(node.op):
+        return None
+    try:
+        key = (node.op, tuple(same.get(id(a), id(a)) for a in node.args),
+               _frozen(node.kwargs))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _frozen(value):
+    """A hashable stand-in for a params value (slices, lists and dicts included), or a
+    TypeError where there is none (arrays)."""
+    if isinstance(value, slice):
+        return ("slice", _frozen(value.start), _frozen(value.stop), _frozen(value.step))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, *(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *((k, _frozen(v)) for k, v in sorted(value.items())))
+    if isinstance(value, (np.ndarray, Tensor, Symbol)):
+        raise TypeError("not comparable as a param")
+    hash(value)
+    return value
+
+
+def _folded(node: Symbol, folded: dict):
+    """`node`'s value, computed now, where it does not depend on what is fed or on a variable;
+    None otherwise (and where computing it fails: the evaluation will say why)."""
+    if not _pure(node.op):
+        return None
+    if node.op is shape_p and None not in node.args[0].shape:
+        dev = device_of(node.args[0])
+        return Tensor(dev.put(np.asarray(node.args[0].shape, dtype=np.int32)), dev)
+    inputs = []
+    for a in node.args:
+        if isinstance(a, Symbol):
+            if id(a) not in folded:
+                return None
+            a = folded[id(a)]
+        elif isinstance(a, Variable) or not isinstance(a, Tensor):
+            return None
+        inputs.append(a)
+    try:
+        with trace.evaluating(), autodiff.no_grad(), np.errstate(all="ignore"):
+            return bind(node.op, *inputs, **node.kwargs)
+    except Exception:  # noqa: BLE001 (left to the evaluation, which raises it for the caller)
+        return None
+
+
+def _copy(key: int):
+    return lambda values: values[key]
+
+
+def _constant(value):
+    return lambda values: value
