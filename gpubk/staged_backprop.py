@@ -224,7 +224,6 @@ def composition_grads(composition, inputs: tuple, g, needs: tuple) -> tuple:
     return tuple(next(grads) if need else None for need in needs)
 
 
-
 def _accumulate(grads: dict, key: int, g) -> None:
     grads[key] = g if key not in grads else grads[key] + g
 
