@@ -11,7 +11,7 @@ loop reads (`K.gradients` finds a weight that only the step function's closure h
 from __future__ import annotations
 
 from .symbolic import (
-    Placeholder, Symbol, leaves, next_serial, runner, substitute, topological_symbols)
+    Placeholder, Symbol, leaves, next_serial, runner, topological_symbols)
 from .tensor import Variable
 
 
@@ -39,16 +39,33 @@ class Body:
             if isinstance(o, Symbol) and o.serial < first:
                 captures.setdefault(id(o), o)
         self.captures = list(captures.values())
+        # Prepared once: run at every step of a loop.
+        self._param_keys = [id(p) for p in self.params]
+        self._capture_keys = [(i, id(c)) for i, c in enumerate(self.captures)
+                              if isinstance(c, Symbol)]
         self._steps = [(id(node), runner(node)) for node in self.order]
+        self._build = _builder(self.result)
 
     def run(self, params: list, captures: list):
         """The function's result for parameter values `params`, the captures' values given."""
-        values = {id(p): v for p, v in zip(self.params, params)}
-        values.update((id(c), v) for c, v in zip(self.captures, captures)
-                      if isinstance(c, Symbol))
+        values = dict(zip(self._param_keys, params))
+        for i, key in self._capture_keys:
+            values[key] = captures[i]
         for key, run in self._steps:
             values[key] = run(values)
-        return substitute(self.result, values)
+        return self._build(values)
+
+
+def _builder(result):
+    """A function of the values giving `result`'s structure with each node's value in place
+    (what `substitute` does, its walk done once)."""
+    if isinstance(result, Symbol):
+        key = id(result)
+        return lambda values: values[key]
+    if isinstance(result, (list, tuple)):
+        parts, kind = [_builder(r) for r in result], type(result)
+        return lambda values: kind([part(values) for part in parts])
+    return lambda values: result
 
 
 def _arguments(node: Symbol) -> list:

@@ -231,14 +231,8 @@ def runner(symbol: Symbol):
     template = list(args)
     if isinstance(op, Primitive):  # straight to bind, one call less
         primitive, op = op, functools.partial(bind_composite if op.composite else bind, op)
-        if len(holes) == len(args) and not kwargs and len(args) in (1, 2) and \
-                not primitive.composite:
-            keys = [key for _, key in holes]
-            if len(keys) == 1:
-                (key,) = keys
-                return lambda values: bind(primitive, values[key])
-            first, second = keys
-            return lambda values: bind(primitive, values[first], values[second])
+        if len(args) in (1, 2) and not primitive.composite:
+            return _bind_runner(primitive, args, kwargs)
 
     def run(values):
         filled = template.copy()
@@ -246,6 +240,26 @@ def runner(symbol: Symbol):
             filled[i] = values[key]
         return op(*filled, **kwargs)
     return run
+
+
+def _bind_runner(p, args: tuple, params: dict):
+    """The runner of a primitive node of one or two inputs, each a node (its value read) or a
+    variable or tensor (passed as it is)."""
+    if len(args) == 1:
+        (a,) = args
+        if isinstance(a, Symbol):
+            key = id(a)
+            return lambda values: bind(p, values[key], **params)
+        return lambda values: bind(p, a, **params)
+    a, b = args
+    ka, kb = (id(x) if isinstance(x, Symbol) else None for x in args)
+    if ka is not None and kb is not None:
+        return lambda values: bind(p, values[ka], values[kb], **params)
+    if ka is not None:
+        return lambda values: bind(p, values[ka], b, **params)
+    if kb is not None:
+        return lambda values: bind(p, a, values[kb], **params)
+    return lambda values: bind(p, a, b, **params)
 
 
 def check_feed(p: Placeholder, value, func: str) -> Tensor:
