@@ -18,6 +18,7 @@ import numpy as np
 from . import autodiff, devices, staged_backprop
 from .core import trace
 from .ops.control import switch
+from .fuse import fuse
 from .plan import describe, lifetimes, make_plan
 from .symbolic import (
     Placeholder, Symbol, check_feed as _check_feed, substitute, symbols_in,
@@ -56,9 +57,11 @@ class Function:
                              f"{', '.join(repr(p.name) for p in missing)}, which are not "
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
-        self._plan = make_plan(self._order, staged_backprop.shared_recordings(self._order))
+        keep = {id(s) for s in roots}
+        self._plan = fuse(make_plan(self._order, staged_backprop.shared_recordings(self._order)),
+                          keep)
         self._steps = [(id(step.node), step.run) for step in self._plan]
-        self._drop_after = lifetimes(self._plan, {id(s) for s in roots})
+        self._drop_after = lifetimes(self._plan, keep)
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]
