@@ -5,7 +5,7 @@ that have a scalar formula (`kernels/formulas.py`), one float dtype, and whose i
 values nothing outside the group reads (an output, an update, another step); each group becomes
 one step. That step, given inputs of one shape (0-d ones broadcast as scalars) and of the
 group's dtype, with at least `MIN_SIZE` elements, runs a CPU loop generated from the members'
-formulas (compiled once per group and dtype, `numba.njit(parallel=True)`): one pass over memory
+formulas (compiled once per group, `numba.njit(parallel=True)`): one pass over memory
 instead of one per op. Otherwise (other shapes, dtypes, small arrays, another device) it runs
 its members' steps as before. Results differ from the unfused ones by float rounding at most
 (the CPU formulas' exp and log are the vectorisable `fastmath` ones); NaN propagates alike.
@@ -17,7 +17,7 @@ import numpy as np
 from .core.primitive import Primitive
 from .plan import Step
 from .symbolic import Symbol
-from .tensor import Tensor, Variable
+from .tensor import Tensor
 
 # Below this many elements the members run one by one: `python bench/fusion.py` found a fused
 # 7-op chain tying the unfused ops at 1K float32 elements and 1.4x faster at 4K (2 cores).
@@ -78,7 +78,8 @@ def _fusible(step: Step) -> bool:
 
 
 class _Group:
-    """A group's members, its external inputs and, per dtype, its generated loop."""
+    """A group's members, its external inputs (read per call through getters prepared here)
+    and, per pattern of scalar inputs, its generated loop."""
 
     def __init__(self, members: list) -> None:
         self.members = members
@@ -91,37 +92,39 @@ class _Group:
                     slots[id(a)] = len(self.inputs)
                     self.inputs.append(a)
         self.slots = slots
+        self.getters = [(lambda values, key=id(a): values[key]) if isinstance(a, Symbol) else
+                        (lambda values, a=a: a) for a in self.inputs]
         self.kernels: dict = {}
 
-    def arrays(self, values) -> list:
-        return [values[id(a)].data if isinstance(a, Symbol) else a.data for a in self.inputs]
-
-    def kernel(self, dtype, scalar: tuple):
-        key = (dtype, scalar)
-        if key not in self.kernels:
-            self.kernels[key] = _generate(self, scalar)
-        return self.kernels[key]
+    def kernel(self, scalar: tuple):
+        if scalar not in self.kernels:
+            self.kernels[scalar] = _generate(self, scalar)
+        return self.kernels[scalar]
 
 
 def _group_step(members: list) -> Step:
     group = _Group(members)
     sink = members[-1]
     runs = [(id(s.node), s.run) for s in members]
+    internal = [key for key, _ in runs[:-1]]  # dropped after an unfused run: nothing reads them
     dtype = sink.node.dtype
+    get, device_of = group.getters, group.getters[0]  # the output goes where the 1st input is
 
     def run(values):
-        arrays = group.arrays(values)
+        tensors = [g(values) for g in get]
+        arrays = [t.data for t in tensors]
         shape = _common_shape(arrays, dtype)
         if shape is not None and int(np.prod(shape)) >= MIN_SIZE:
             scalar = tuple(a.ndim == 0 for a in arrays)
             out = np.empty(shape, dtype)
-            group.kernel(dtype, scalar)(out.reshape(-1), *[
+            group.kernel(scalar)(out.reshape(-1), *[
                 a[()] if s else np.ascontiguousarray(a).reshape(-1)
                 for a, s in zip(arrays, scalar)])
-            first = group.inputs[0]
-            return Tensor(out, (values[id(first)] if isinstance(first, Symbol) else first).device)
+            return Tensor(out, device_of(values).device)
         for key, member in runs:  # as before: each member in turn
             values[key] = member(values)
+        for key in internal:
+            del values[key]
         return values[id(sink.node)]
     names = ", ".join(s.node.name for s in members)
     reads = [id(a) for a in group.inputs if isinstance(a, Symbol)]
@@ -156,7 +159,7 @@ def _generate(group: _Group, scalar: tuple):
     temps = {}  # member node id -> its value's name in the loop
     for n, step in enumerate(group.members):
         node = step.node
-        namespace[f"f{n}"] = generate.scalar(formulas.SCALAR[node.op.name], "cpu")
+        namespace[f"f{n}"] = generate.scalar(node.op.formula(), "cpu")
         args = [f"v{group.slots[id(a)]}" if id(a) in group.slots else temps[id(a)]
                 for a in node.args]
         for k, value in enumerate(node.kwargs.get("params", ())):  # an activation's
@@ -166,4 +169,4 @@ def _generate(group: _Group, scalar: tuple):
         temps[id(node)] = f"t{n}"
     lines.append(f"        out[i] = t{len(group.members) - 1}")
     exec("\n".join(lines), namespace)  # noqa: S102 (source generated above, from our names)
-    return numba.njit(parallel=True, error_model="numpy")(namespace["fused"])
+    return numba.njit(parallel=True, **generate.CPU_SCALAR_OPTIONS)(namespace["fused"])

@@ -62,7 +62,10 @@ def make_plan(order: list, runners: dict | None = None) -> list:
             steps.append(Step(node, _constant(value), [], "folded"))
             continue
         reads = [id(s) for s in symbols_in((node.args, node.kwargs))]
-        steps.append(Step(node, runners.get(id(node)) or runner(node), reads))
+        if id(node) in runners:
+            steps.append(Step(node, runners[id(node)], reads, "shared recording"))
+        else:
+            steps.append(Step(node, runner(node), reads))
     return steps
 
 

@@ -183,7 +183,7 @@ BY_NAME = {f.name: f for f in ACTIVATIONS}
 
 # -- the other elementwise primitives (gpubk/ops/math.py) ------------------------------------------
 # Each is the scalar form of its primitive's implementation, NaN and infinities included, for the
-# fusion of elementwise graphs; `SCALAR` maps every elementwise primitive's name to its formula
+# fusion of elementwise graphs (gpubk/fuse.py fuses the primitives in its FUSIBLE so far); `SCALAR` maps every elementwise primitive's name to its formula
 # (an activation's backward primitive, `<name>_grad`, to its backward). Their names start with
 # `scalar_`: a formula's helpers are found by name (generate.py), and `exp` would be taken for
 # `math.exp`. Division follows NumPy

@@ -592,38 +592,34 @@ def _getitem_impl(device, a, *, key):
 
 
 def _getitem_abstract(x, *, key):
-    """The shape of `x[key]` for a basic key, unknown dims staying unknown."""
-    shape = x.shape
-    parts = key if key.__class__ is tuple else (key,)
+    """The shape of `x[key]` for a basic key, unknown dims staying unknown: NumPy's advanced
+    rules without arrays give it (the ints' broadcast shape is (), wherever it goes)."""
+    return _advanced_abstract(x, key=key)
+
+
+def _check_counts(key, shape: tuple, parts: tuple, used: int) -> None:
+    """NumPy's errors for a key with two ellipses, or indexing more axes than there are."""
     if builtins.sum(k is Ellipsis for k in parts) > 1:
         raise _index_error(key, shape, "an index can only have a single ellipsis ('...')")
-    used = builtins.sum(k is not None and k is not Ellipsis for k in parts)
     if used > len(shape):
         raise _index_error(key, shape, f"too many indices: array is {len(shape)}-dimensional, "
                            f"but {used} were indexed")
-    result, i = [], 0
-    for k in parts:
-        if k is None:
-            result.append(1)
-        elif k is Ellipsis:
-            rest = len(shape) - used
-            result.extend(shape[i:i + rest])
-            i += rest
-        elif k.__class__ is slice:
-            for bound in (k.start, k.stop, k.step):
-                if bound is not None and not hasattr(bound, "__index__"):
-                    raise TypeError(f"getitem: slice bounds must be ints or None, got {k!r}")
-            n = shape[i]
-            result.append(None if n is None else len(range(*k.indices(n))))
-            i += 1
-        else:
-            n, k = shape[i], int(k)
-            if n is not None and not -n <= k < n:
-                raise _index_error(key, shape, f"index {k} is out of bounds for axis {i} with "
-                                   f"size {n}")
-            i += 1
-    result.extend(shape[i:])
-    return tuple(result), x.dtype
+
+
+def _slice_length(k: slice, n):
+    """How many elements slice `k` takes of an axis of size `n` (None if unknown)."""
+    for bound in (k.start, k.stop, k.step):
+        if bound is not None and not hasattr(bound, "__index__"):
+            raise TypeError(f"getitem: slice bounds must be ints or None, got {k!r}")
+    return None if n is None else len(range(*k.indices(n)))
+
+
+def _check_int(key, shape: tuple, axis: int, k) -> None:
+    """An int index must lie in [-n, n) of its axis (unknown sizes pass)."""
+    n, k = shape[axis], int(k)
+    if n is not None and not -n <= k < n:
+        raise _index_error(key, shape, f"index {k} is out of bounds for axis {axis} with "
+                           f"size {n}")
 
 
 def _scatter_impl(device, g, *, key, shape):
@@ -742,14 +738,10 @@ def _advanced_abstract(x, *indices, key):
     parts = key if key.__class__ is tuple else (key,)
     arrays = iter(indices)
     entries = [(k, next(arrays) if k is INDEX else None) for k in parts]
-    if builtins.sum(k is Ellipsis for k in parts) > 1:
-        raise _index_error(key, shape, "an index can only have a single ellipsis ('...')")
     used = builtins.sum(
         (a.ndim if a.dtype.kind == "b" else 1) if k is INDEX else 1
         for k, a in entries if k is not None and k is not Ellipsis)
-    if used > len(shape):
-        raise _index_error(key, shape, f"too many indices: array is {len(shape)}-dimensional, "
-                           f"but {used} were indexed")
+    _check_counts(key, shape, parts, used)
     result, index_shapes, places, i = [], [], [], 0
     for k, a in entries:
         if k is None:
@@ -759,7 +751,7 @@ def _advanced_abstract(x, *indices, key):
             result.extend(shape[i:i + rest])
             i += rest
         elif k.__class__ is slice:
-            result.append(None if shape[i] is None else len(range(*k.indices(shape[i]))))
+            result.append(_slice_length(k, shape[i]))
             i += 1
         else:  # an index array, or an int (advanced too, next to arrays)
             index_shapes.append(_index_shape(key, shape, i, k, a))
@@ -767,6 +759,8 @@ def _advanced_abstract(x, *indices, key):
             result.append(INDEX)
             i += a.ndim if k is INDEX and a.dtype.kind == "b" else 1
     result.extend(shape[i:])
+    if not index_shapes:  # slices, None and Ellipsis only
+        return tuple(result), x.dtype
     try:
         joint = list(broadcast_shapes("getitem", *index_shapes))
     except ValueError:
@@ -781,10 +775,7 @@ def _index_shape(key, shape, axis: int, k, a) -> tuple:
     """What one advanced entry adds to the broadcast: an array's shape, () for an int, and
     (count of True,) for a mask, whose shape must match the dims it covers."""
     if k is not INDEX:
-        n, k = shape[axis], int(k)
-        if n is not None and not -n <= k < n:
-            raise _index_error(key, shape, f"index {k} is out of bounds for axis {axis} with "
-                               f"size {n}")
+        _check_int(key, shape, axis, k)
         return ()
     if a.dtype.kind == "b":
         covered = shape[axis:axis + a.ndim]
