@@ -1,26 +1,31 @@
-"""Fusion: a group of elementwise primitives in a K.function's plan runs as one generated loop.
+"""Fusion: a group of elementwise primitives in a K.function's plan runs as one generated kernel.
 
-`fuse(steps, keep)` finds groups of steps (any DAG, not only a chain) of elementwise primitives
-that have a scalar formula (`kernels/formulas.py`), one float dtype, and whose intermediate
-values nothing outside the group reads (an output, an update, another step); each group becomes
-one step. That step, given inputs of one shape (0-d ones broadcast as scalars) and of the
-group's dtype, with at least `MIN_SIZE` elements, runs a CPU loop generated from the members'
-formulas (compiled once per group, `numba.njit(parallel=True)`): one pass over memory
-instead of one per op. Otherwise (other shapes, dtypes, small arrays, another device) it runs
-its members' steps as before. Results differ from the unfused ones by float rounding at most
-(the CPU formulas' exp and log are the vectorisable `fastmath` ones); NaN propagates alike.
+`fuse(plan, keep)` finds groups of steps (any DAG, not only a chain) of elementwise primitives
+that have a scalar formula (`kernels/formulas.py`) and one float dtype, and whose intermediate
+values nothing outside the group reads (an output, an update, another step); a group may end in
+a sum, mean, max or min over the last axis. Each group becomes one step. Given its inputs, that
+step describes them as a `kernels.fused.Pattern` (each input the output's shape, a row or a
+column broadcast along the other axis, or a scalar; any dtype that converts safely to the
+group's) and runs the pattern's kernel: a parallel CPU loop on the host (`kernels/fused.py`,
+from `MIN_SIZE` elements: below, the members one by one are faster), a CUDA kernel where the
+device runs gpubk's CUDA kernels (`kernels/cuda/fused.py`; the simulator under `sim`), always.
+Whatever a pattern cannot describe (other broadcasts, float16 on the CPU, an empty reduction)
+runs the members one by one, as unfused. Results differ from the unfused ones by float rounding
+at most (the CPU's exp and log are the vectorisable `fastmath` ones, its sums accumulate in
+float64); NaN propagates alike.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .core.primitive import Primitive
-from .plan import Step
+from .execute import getter
+from .plan import Plan, Step
 from .symbolic import Symbol
 from .tensor import Tensor
 
-# Below this many elements the members run one by one: `python bench/fusion.py` found a fused
-# 7-op chain tying the unfused ops at 1K float32 elements and 1.4x faster at 4K (2 cores).
+# Below this many elements the members run one by one on the CPU: `python bench/fusion.py` found
+# a fused 7-op chain tying the unfused ops at 1K float32 elements and 1.4x faster at 4K (2 cores).
 MIN_SIZE = 1 << 11
 
 # Elementwise primitives whose formulas take their inputs in order (params as scalars too) and
@@ -32,10 +37,21 @@ FUSIBLE = frozenset({
     *(f"{name}{suffix}" for name in ("relu", "sigmoid", "hard_sigmoid", "elu", "softplus",
                                      "softsign") for suffix in ("", "_grad"))})
 
+# Primitives that call BLAS. OpenBLAS's threads spin for a while after each call, so a parallel
+# loop started then waits for the cores they hold: in a plan with one of these (or a composite,
+# which may hold one), loops run on one thread. Measured here (2 cores): a fused 400K-element
+# update after a 512x512 matmul took 6 ms in parallel, 0.1 ms on one thread; a 7-op chain over
+# 16M float32 alone 4.1 ms in parallel, 4.7 ms on one thread (memory-bound either way).
+BLAS = frozenset({"matmul", "dot_general"})
 
-def fuse(steps: list, keep: set) -> list:
-    """`steps` with each fusible group replaced by one step (see the module); `keep`: the ids
+# Reductions a group may end in (over the last axis only): their Pattern names.
+REDUCTIONS = frozenset({"sum", "mean", "max", "min"})
+
+
+def fuse(plan: Plan, keep: set) -> Plan:
+    """`plan` with each fusible group replaced by one step (see the module); `keep`: the ids
     the function returns or updates with (never internal to a group)."""
+    steps = plan.steps
     index = {id(step.node): i for i, step in enumerate(steps)}
     readers: dict = {}
     for i, step in enumerate(steps):
@@ -45,9 +61,19 @@ def fuse(steps: list, keep: set) -> list:
     grouped: dict = {}  # member index -> its group's sink index
     groups = {}
     for sink in reversed(range(len(steps))):
-        if sink not in fusible or sink in grouped:
+        if sink in grouped:
             continue
-        dtype, members, frontier = steps[sink].node.dtype, {sink}, [sink]
+        if sink in fusible:
+            dtype, members, frontier = steps[sink].node.dtype, {sink}, [sink]
+        elif _reduces_last_axis(steps[sink]):  # a reduction ending a group of its input's
+            key = steps[sink].reads[0]
+            j = index.get(key)
+            if j is None or j not in fusible or j in grouped or key in keep or \
+                    readers[key] != {sink} or steps[j].node.dtype != steps[sink].node.dtype:
+                continue
+            dtype, members, frontier = steps[j].node.dtype, {sink, j}, [j]
+        else:
+            continue
         while frontier:
             for key in steps[frontier.pop()].reads:
                 j = index.get(key)
@@ -60,113 +86,174 @@ def fuse(steps: list, keep: set) -> list:
             groups[sink] = sorted(members)
             grouped.update(dict.fromkeys(members, sink))
     if not groups:
-        return steps
+        return plan
+    parallel = not any(isinstance(s.node.op, Primitive) and (s.node.op.composite or
+                                                              s.node.op.name in BLAS)
+                       for s in steps)
     fused = []
     for i, step in enumerate(steps):
         if i in groups:
-            fused.append(_group_step([steps[j] for j in groups[i]]))
+            fused.append(_group_step([steps[j] for j in groups[i]], plan.raw, parallel))
         elif i not in grouped:
             fused.append(step)
-    return fused
+    return Plan(fused, plan.raw, plan.fixed)
 
 
 def _fusible(step: Step) -> bool:
     op, node = step.node.op, step.node
-    return (not step.note and isinstance(op, Primitive) and op.elementwise and
+    return (step.raw and not step.note and isinstance(op, Primitive) and op.elementwise and
             op.name in FUSIBLE and node.dtype.kind == "f" and
             all(isinstance(a, (Symbol, Tensor)) for a in node.args))
 
 
-class _Group:
-    """A group's members, its external inputs (read per call through getters prepared here)
-    and, per pattern of scalar inputs, its generated loop."""
+def _reduces_last_axis(step: Step) -> bool:
+    node = step.node
+    return (step.raw and not step.note and isinstance(node.op, Primitive) and
+            node.op.name in REDUCTIONS and isinstance(node.args[0], Symbol) and
+            node.dtype.kind == "f" and node.args[0].ndim >= 1 and
+            tuple(node.kwargs.get("axes") or ()) == (node.args[0].ndim - 1,))
 
-    def __init__(self, members: list) -> None:
-        self.members = members
+
+class _Group:
+    """A group's members, its external inputs (read per call through getters prepared here),
+    and, per layout of its inputs (shapes and dtypes), how to call its kernel."""
+
+    def __init__(self, members: list, raw: set) -> None:
+        sink = members[-1].node
+        self.reduce = sink.op.name if sink.op.name in REDUCTIONS else None
+        self.elementwise = members[:-1] if self.reduce else members
+        self.dtype = sink.dtype
+        self.out_ndim = sink.ndim
+        self.keepdims = bool(sink.kwargs.get("keepdims")) if self.reduce else False
         inside = {id(s.node) for s in members}
         self.inputs = []  # the external inputs: nodes, variables and constant tensors
-        slots = {}
-        for step in members:
+        slots: dict = {}
+        for step in self.elementwise:
             for a in step.node.args:
                 if id(a) not in inside and id(a) not in slots:
                     slots[id(a)] = len(self.inputs)
                     self.inputs.append(a)
-        self.slots = slots
-        self.getters = [(lambda values, key=id(a): values[key]) if isinstance(a, Symbol) else
-                        (lambda values, a=a: a) for a in self.inputs]
-        self.kernels: dict = {}
+        position = {id(s.node): n for n, s in enumerate(self.elementwise)}
+        self.ops = tuple((step.node.op.name,
+                          tuple(f"x{slots[id(a)]}" if id(a) in slots else f"t{position[id(a)]}"
+                                for a in step.node.args),
+                          tuple(step.node.kwargs.get("params", ())))
+                         for step in self.elementwise)
+        self.getters = [getter(a, raw) for a in self.inputs]
+        # The input whose size tells whether to fuse on the host: the one of highest rank (its
+        # size is the output's unless it broadcasts; a guess is enough there).
+        self.largest = max(range(len(self.inputs)), key=lambda i: self.inputs[i].ndim)
+        self.layouts: dict = {}  # (shapes, dtypes) -> Layout or None (runs unfused)
 
-    def kernel(self, scalar: tuple):
-        if scalar not in self.kernels:
-            self.kernels[scalar] = _generate(self, scalar)
-        return self.kernels[scalar]
+    def layout(self, arrays: list):
+        key = tuple((a.shape, a.dtype) for a in arrays)
+        if key not in self.layouts:
+            self.layouts[key] = _layout(self, arrays)
+        return self.layouts[key]
 
 
-def _group_step(members: list) -> Step:
-    group = _Group(members)
-    sink = members[-1]
+class _Layout:
+    """How a group runs on inputs of given shapes and dtypes: its pattern, the output seen as
+    rows x cols, and the output's shape."""
+
+    __slots__ = ("pattern", "rows", "cols", "shape")
+
+    def __init__(self, pattern, rows: int, cols: int, shape: tuple) -> None:
+        self.pattern, self.rows, self.cols, self.shape = pattern, rows, cols, shape
+
+
+def _layout(group: _Group, arrays: list):
+    """The layout of `arrays`, or None where a Pattern cannot describe them (see the module)."""
+    from .kernels.fused import Pattern  # noqa: PLC0415 (importing gpubk loads no Numba)
+
+    work = np.float32 if group.dtype == np.float16 else group.dtype
+    if any(not np.can_cast(a.dtype, work) for a in arrays):
+        return None
+    try:
+        shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    except ValueError:
+        return None
+    if group.reduce and (not shape or shape[-1] == 0):
+        return None
+    kinds = _kinds(shape, [a.shape for a in arrays], last=bool(group.reduce))
+    if kinds is None:
+        return None
+    kinds, split = kinds
+    rows, cols = int(np.prod(shape[:split])), int(np.prod(shape[split:]))
+    pattern = Pattern(group.dtype.name, tuple((k, a.dtype.name) for k, a in zip(kinds, arrays)),
+                      group.ops, group.reduce)
+    out = shape
+    if group.reduce:
+        out = shape[:-1] + (1,) if group.keepdims else shape[:-1]
+    return _Layout(pattern, rows, cols, out)
+
+
+def _kinds(shape: tuple, shapes: list, last: bool):
+    """Each input's kind ("a", "r", "c", "s": kernels/fused.py) for an output of `shape`, seen
+    as rows x cols split before axis `split`, and that split; None where no split describes
+    every input. A reduction (`last`) splits before the last axis."""
+    n = len(shape)
+    padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+    for split in ([n - 1] if last else range(n + 1)):
+        kinds = []
+        for s in padded:
+            if s == shape:
+                kinds.append("a")
+            elif all(d == 1 for d in s):
+                kinds.append("s")
+            elif all(d == 1 for d in s[:split]) and s[split:] == shape[split:]:
+                kinds.append("r")
+            elif s[:split] == shape[:split] and all(d == 1 for d in s[split:]):
+                kinds.append("c")
+            else:
+                break
+        else:
+            return kinds, split
+    return None
+
+
+def _group_step(members: list, raw: set, parallel: bool) -> Step:
+    group = _Group(members, raw)
     runs = [(id(s.node), s.run) for s in members]
+    sink = id(members[-1].node)
     internal = [key for key, _ in runs[:-1]]  # dropped after an unfused run: nothing reads them
-    dtype = sink.node.dtype
-    get, device_of = group.getters, group.getters[0]  # the output goes where the 1st input is
+    get = group.getters
+    probe = get[group.largest]
 
-    def run(values):
-        tensors = [g(values) for g in get]
-        arrays = [t.data for t in tensors]
-        shape = _common_shape(arrays, dtype)
-        if shape is not None and int(np.prod(shape)) >= MIN_SIZE:
-            scalar = tuple(a.ndim == 0 for a in arrays)
-            out = np.empty(shape, dtype)
-            group.kernel(scalar)(out.reshape(-1), *[
-                a[()] if s else np.ascontiguousarray(a).reshape(-1)
-                for a, s in zip(arrays, scalar)])
-            return Tensor(out, device_of(values).device)
+    def run(values, device):
+        if device.cuda_kernels or probe(values).size >= MIN_SIZE:
+            arrays = [g(values) for g in get]
+            layout = group.layout(arrays)
+            if layout is not None:
+                out = _run_fused(layout, arrays, device, parallel)
+                if out is not None:
+                    return out
         for key, member in runs:  # as before: each member in turn
-            values[key] = member(values)
+            values[key] = member(values, device)
         for key in internal:
             del values[key]
-        return values[id(sink.node)]
+        return values[sink]
     names = ", ".join(s.node.name for s in members)
     reads = [id(a) for a in group.inputs if isinstance(a, Symbol)]
-    return Step(sink.node, run, reads, f"fused: {names}")
+    return Step(members[-1].node, run, reads, True, f"fused: {names}")
 
 
-def _common_shape(arrays: list, dtype):
-    """The shape every non-scalar input has, when all are host arrays of `dtype` (else None:
-    the members run one by one)."""
-    shape = None
-    for a in arrays:
-        if a.__class__ is not np.ndarray or a.dtype != dtype:
-            return None
-        if a.ndim:
-            if shape is None:
-                shape = a.shape
-            elif a.shape != shape:
-                return None
-    return shape
+def _run_fused(layout: _Layout, arrays: list, device, parallel: bool):
+    """The group's value from its kernel, or None where this device has none for the pattern
+    (float16 on the CPU, a device kind with neither CPU arrays nor CUDA kernels)."""
+    from .kernels import fused  # noqa: PLC0415
 
-
-def _generate(group: _Group, scalar: tuple):
-    """The loop of a group, from its members' formulas compiled for the CPU."""
-    import numba  # noqa: PLC0415 (compiled on first use: importing gpubk loads no Numba)
-    from .kernels import formulas, generate  # noqa: PLC0415
-
-    params = ", ".join(f"x{i}" for i in range(len(group.inputs)))
-    lines = [f"def fused(out, {params}):", "    for i in prange(out.shape[0]):"]
-    for i, is_scalar in enumerate(scalar):
-        lines.append(f"        v{i} = x{i}" + ("" if is_scalar else "[i]"))
-    namespace = {"prange": numba.prange, "like": formulas.like}
-    temps = {}  # member node id -> its value's name in the loop
-    for n, step in enumerate(group.members):
-        node = step.node
-        namespace[f"f{n}"] = generate.scalar(node.op.formula(), "cpu")
-        args = [f"v{group.slots[id(a)]}" if id(a) in group.slots else temps[id(a)]
-                for a in node.args]
-        for k, value in enumerate(node.kwargs.get("params", ())):  # an activation's
-            namespace[f"p{n}_{k}"] = value
-            args.append(f"p{n}_{k}" if isinstance(value, bool) else f"like(v0, p{n}_{k})")
-        lines.append(f"        t{n} = f{n}({', '.join(args)})")
-        temps[id(node)] = f"t{n}"
-    lines.append(f"        out[i] = t{len(group.members) - 1}")
-    exec("\n".join(lines), namespace)  # noqa: S102 (source generated above, from our names)
-    return numba.njit(parallel=True, **generate.CPU_SCALAR_OPTIONS)(namespace["fused"])
+    pattern, xp = layout.pattern, device.xp
+    inputs = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
+    size = fused.output_size(pattern, layout.rows, layout.cols)
+    if device.cuda_kernels:
+        from .kernels.cuda import fused as cuda_fused  # noqa: PLC0415 (needs numba-cuda)
+        with device.context():
+            out = xp.empty(size, pattern.dtype)
+            cuda_fused.launch(device, pattern, out, layout.rows, layout.cols, inputs)
+        return out.reshape(layout.shape)
+    if xp is not np or not fused.cpu_supports(pattern):
+        return None
+    out = np.empty(size, pattern.dtype)
+    fused.cpu_kernel(pattern, parallel)(out, layout.rows, layout.cols, *inputs)
+    return out.reshape(layout.shape)

@@ -18,6 +18,7 @@ import numpy as np
 from . import autodiff, devices, staged_backprop
 from .core import trace
 from .ops.control import switch
+from .execute import Boxed
 from .fuse import fuse
 from .plan import describe, lifetimes, make_plan
 from .symbolic import (
@@ -58,10 +59,12 @@ class Function:
                              "among the inputs")
         self._defaults = [p for i, p in needed.items() if i not in fed]
         keep = {id(s) for s in roots}
-        self._plan = fuse(make_plan(self._order, staged_backprop.shared_recordings(self._order)),
-                          keep)
+        plan = fuse(make_plan(self._order, staged_backprop.shared_recordings(self._order)),
+                    keep)
+        self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
+        self._fetch = [_fetcher(o, plan) for o in self.outputs]
         # Per input: its known dimensions, to check a fed array's shape without building tuples.
         self._known = [(p, len(p.shape), tuple((i, n) for i, n in enumerate(p.shape)
                                                if n is not None)) for p in self.inputs]
@@ -92,12 +95,12 @@ class Function:
         for (p, ndim, known), v in zip(self._known, values):
             if on_host and v.__class__ is np.ndarray and v.dtype == p.dtype and \
                     v.ndim == ndim and _fits(v.shape, known):  # the common case: as it is
-                fed[id(p)] = Tensor(v, dev)
+                fed[id(p)] = v
             else:
-                fed[id(p)] = _check_feed(p, v, self.name)
+                fed[id(p)] = _check_feed(p, v, self.name).data
         for p in self._defaults:
-            fed[id(p)] = _check_feed(p, p.default, self.name)
-        return fed
+            fed[id(p)] = _check_feed(p, p.default, self.name).data
+        return fed, dev
 
     def plan(self) -> str:
         """The steps a call runs, one line each (node, shape, dtype, inputs), and what the
@@ -106,17 +109,19 @@ class Function:
         return describe(self._plan, self.name)
 
     def __call__(self, inputs=()):
-        values = self._feed(inputs)
-        with trace.evaluating(), autodiff.no_grad():  # staged gradients need no tape
-            drop_after = self._drop_after
+        values, device = self._feed(inputs)
+        with trace.evaluating(), autodiff.no_grad(), device.context():  # staged gradients
+            drop_after = self._drop_after                                 # need no tape
             for step, (key, run) in enumerate(self._steps):
-                values[key] = run(values)
+                values[key] = run(values, device)
                 if step in drop_after:
                     for dropped in drop_after[step]:
                         del values[dropped]
-            results = [_fetch(o, values) for o in self.outputs]
-            for apply, args in self._updates:
-                apply(*substitute(args, values))
+            results = [fetch(values, device) for fetch in self._fetch]
+            if self._updates:
+                boxed = Boxed(values, self._raw, self._fixed, device)
+                for apply, args in self._updates:
+                    apply(*substitute(args, boxed))
         return results[0] if self._single else results
 
 
@@ -132,9 +137,16 @@ def _assign(variable: Variable, value) -> None:
     variable.assign(value, "function update")
 
 
-def _fetch(output, values):
-    value = values[id(output)] if isinstance(output, Symbol) else output
-    return value.numpy() if isinstance(value, Tensor) else value
+def _fetcher(output, plan):
+    """How a call reads one output as a NumPy array: a raw value (on its device), a tensor
+    step's value, or a tensor given as an output."""
+    if not isinstance(output, Symbol):
+        return lambda values, device: output.numpy()
+    key = id(output)
+    if key not in plan.raw:
+        return lambda values, device: values[key].numpy()
+    fixed = plan.fixed.get(key)
+    return lambda values, device: (fixed or device).to_host(values[key])
 
 
 def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:

@@ -7,8 +7,9 @@
 - **constant folding**: a node whose inputs are all constants (tensors, or nodes already folded),
   and `K.shape` of a tensor whose shape is known statically, is computed once, when the plan is
   made;
-- the rest run their node (`symbolic.runner`), or the runner a caller gives (staged_backprop's
-  shared recordings).
+- the rest run their node: on raw arrays where it is a plain primitive (`execute.raw_runner`),
+  else with its tensor runner (`symbolic.runner`, or the runner a caller gives: staged_backprop's
+  shared recordings) adapted by `execute.boxed`.
 Dead code is never in the plan: the order holds only what the outputs and updates need. Each
 step lists what it reads, from which `lifetimes` says when a value can be dropped.
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import autodiff
 from .core import trace
+from .execute import boxed, node_device, raw_runner
 from .core.primitive import Primitive, bind, device_of
 from .ops.query import shape_p
 from .symbolic import Symbol, runner, symbols_in
@@ -28,29 +30,48 @@ from .tensor import Tensor, Variable
 
 
 class Step:
-    """One step of a plan: `run(values)` gives `node`'s value from the values of `reads` (ids);
-    `note` says what a pass made of it ("" when the node runs as built)."""
+    """One step of a plan: `run(values, device)` gives `node`'s value from the values of
+    `reads` (ids); `raw`: whether that value is a raw array (else a tensor or a structure of
+    them); `note` says what a pass made of it ("" when the node runs as built)."""
 
-    __slots__ = ("node", "run", "reads", "note")
+    __slots__ = ("node", "run", "reads", "raw", "note")
 
-    def __init__(self, node: Symbol, run, reads: list, note: str = "") -> None:
-        self.node, self.run, self.reads, self.note = node, run, reads, note
+    def __init__(self, node: Symbol, run, reads: list, raw: bool, note: str = "") -> None:
+        self.node, self.run, self.reads, self.raw, self.note = node, run, reads, raw, note
 
 
-def make_plan(order: list, runners: dict | None = None) -> list:
-    """The steps evaluating `order` (nodes, placeholders left out); `runners` (by node id)
-    replace a node's own runner."""
+class Plan:
+    """The steps of a function, and what its executor needs to read their values: `raw`, the
+    ids of the values that are raw arrays; `fixed`, node id -> device, for values whose device
+    does not depend on the call (execute.node_device)."""
+
+    __slots__ = ("steps", "raw", "fixed")
+
+    def __init__(self, steps: list, raw: set, fixed: dict) -> None:
+        self.steps, self.raw, self.fixed = steps, raw, fixed
+
+
+def make_plan(order: list, runners: dict | None = None) -> Plan:
+    """The plan evaluating `order` (nodes, placeholders left out); `runners` (by node id)
+    replace a node's own runner (they run on tensors)."""
     runners = runners or {}
     seen: dict = {}    # CSE key -> the node computing it
     same: dict = {}    # id of a merged node -> id of the node computing its value
     folded: dict = {}  # id -> value, of the nodes folded so far
+    raw = {id(p) for node in order for p in node.placeholders}  # fed: raw arrays
+    fixed: dict = {}
     steps = []
     for node in order:
         key = _cse_key(node, same) if id(node) not in runners else None
         if key is not None and key in seen:
             first = seen[key]
             same[id(node)] = id(first)
-            steps.append(Step(node, _copy(id(first)), [id(first)], f"same as {first.name}"))
+            if id(first) in raw:
+                raw.add(id(node))
+            if id(first) in fixed:
+                fixed[id(node)] = fixed[id(first)]
+            steps.append(Step(node, _copy(id(first)), [id(first)], id(first) in raw,
+                              f"same as {first.name}"))
             if id(first) in folded:
                 folded[id(node)] = folded[id(first)]
             continue
@@ -59,14 +80,23 @@ def make_plan(order: list, runners: dict | None = None) -> list:
         value = _folded(node, folded) if id(node) not in runners else None
         if value is not None:
             folded[id(node)] = value
-            steps.append(Step(node, _constant(value), [], "folded"))
+            raw.add(id(node))
+            fixed[id(node)] = value.device
+            steps.append(Step(node, _constant(value.data), [], True, "folded"))
             continue
         reads = [id(s) for s in symbols_in((node.args, node.kwargs))]
         if id(node) in runners:
-            steps.append(Step(node, runners[id(node)], reads, "shared recording"))
+            steps.append(Step(node, boxed(runners[id(node)], raw, fixed), reads, False,
+                              "shared recording"))
+            continue
+        run = raw_runner(node, raw, fixed)
+        if run is None:
+            node_device(node, fixed)
+            steps.append(Step(node, boxed(runner(node), raw, fixed), reads, False))
         else:
-            steps.append(Step(node, runner(node), reads))
-    return steps
+            raw.add(id(node))
+            steps.append(Step(node, run, reads, True))
+    return Plan(steps, raw, fixed)
 
 
 def lifetimes(steps: list, keep: set) -> dict:
@@ -164,8 +194,8 @@ def _folded(node: Symbol, folded: dict):
 
 
 def _copy(key: int):
-    return lambda values: values[key]
+    return lambda values, device: values[key]
 
 
 def _constant(value):
-    return lambda values: value
+    return lambda values, device: value

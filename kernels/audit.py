@@ -20,7 +20,7 @@ import importlib
 import json
 import re
 
-FAMILIES = ("softmax", "crossentropy", "elementwise")
+FAMILIES = ("softmax", "crossentropy", "elementwise", "fused")
 
 _registered: list = []  # (module, name, signatures) added by `register`
 

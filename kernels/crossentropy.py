@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, clamp, exp, log, row_max
-from .launch import Rows, cpu_twin_applies, cuda_family
+from .launch import FLOAT_TYPES, Rows, cpu_twin_applies, cuda_family
 from .precision import like
 
 
@@ -141,6 +141,10 @@ def _run(device, cuda_kernel: str, cpu_kernel, reference, t, x, g, axis: int, *s
     Forward members (`g` None) return one value per row, shaped as `x` without `axis`; backward
     members take `g` of that shape and return a gradient shaped as `x`."""
     xp = device.xp
+    if x.ndim == 2 and axis == 1 and x.dtype in FLOAT_TYPES and x.size and \
+            not device.cuda_kernels and not cpu_twin_applies(x):  # rows already: no copies
+        return reference(xp, t.astype(x.dtype, copy=False), x,
+                         *([] if g is None else [g.astype(x.dtype, copy=False)]), *scalars)
     rows = Rows(xp, x, axis)
     inputs = [Rows(xp, t, axis).data.astype(rows.data.dtype, copy=False), rows.data]
     if g is not None:

@@ -7,6 +7,7 @@ import pytest
 
 import gpubk as K
 from gpubk import fuse
+from gpubk.kernels import fused
 
 N = fuse.MIN_SIZE  # large enough to fuse
 
@@ -75,19 +76,19 @@ def test_values_read_outside_a_group_stay_outside_and_outputs_are_kept(rng, monk
         np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-5, atol=1e-7)
 
 
-def test_other_shapes_and_small_arrays_run_unfused(rng, monkeypatch):
+def test_broadcasts_no_pattern_describes_and_small_arrays_run_unfused(rng, monkeypatch):
     def no_loop(*args):
         raise AssertionError("a loop was generated")
-    monkeypatch.setattr(fuse, "_generate", no_loop)
-    x = K.placeholder(shape=(None, None))
-    b = K.placeholder(shape=(None,))
-    f = K.function([x, b], [K.exp(x) * 2.0 + b])  # b broadcasts along rows: not fused
-    xv, bv = rng.standard_normal((300, 200)).astype(np.float32), \
-        rng.standard_normal(200).astype(np.float32)
+    monkeypatch.setattr(fused, "cpu_kernel", no_loop)
+    x = K.placeholder(shape=(None, None, None))
+    b = K.placeholder(shape=(None, None, None))
+    f = K.function([x, b], [K.exp(x) * 2.0 + b])
+    # (40, 1, 60) against (1, 30, 1): neither a row nor a column of the (40, 30, 60) output
+    xv, bv = rng.standard_normal((40, 1, 60)).astype(np.float32), \
+        rng.standard_normal((1, 30, 1)).astype(np.float32)
     np.testing.assert_allclose(f([xv, bv])[0], np.exp(xv) * 2 + bv, rtol=1e-6)
-    small = rng.standard_normal((2, 3)).astype(np.float32)
-    np.testing.assert_allclose(f([small, small[0]])[0], np.exp(small) * 2 + small[0],
-                               rtol=1e-6)
+    small = rng.standard_normal((2, 3, 1)).astype(np.float32)
+    np.testing.assert_allclose(f([small, small])[0], np.exp(small) * 2 + small, rtol=1e-6)
 
 
 def test_a_staged_gradient_fuses_and_agrees(rng, monkeypatch):

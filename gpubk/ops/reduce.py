@@ -7,6 +7,8 @@ and `keepdims`. Integer sums and products keep their dtype (wrapping on overflow
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..config import floatx
@@ -125,8 +127,21 @@ def sum(x, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def _mean_impl(device, a, *, axes, keepdims):
-    out = a.mean(axis=axes, keepdims=keepdims)
-    return out if a.dtype.kind == "f" else out.astype(a.dtype)  # integer mean stays integer
+    if a.dtype.kind != "f":  # an integer mean stays integer
+        return a.mean(axis=axes, keepdims=keepdims).astype(a.dtype)
+    if device.xp is not np:
+        return a.mean(axis=axes, keepdims=keepdims)
+    # The sum divided by the count in the input's dtype (float16 summed in float32), as
+    # TensorFlow's reduce_mean; np.mean's Python-level wrapper costs more than the sum here.
+    n = a.size if axes is None else a.shape[axes[0]] if len(axes) == 1 else \
+        math.prod([a.shape[i] for i in axes])
+    if not n:  # NumPy's "mean of empty slice" warning, and NaN
+        return a.mean(axis=axes, keepdims=keepdims)
+    if a.dtype == np.float16:
+        return (a.sum(axis=axes, keepdims=keepdims, dtype=np.float32) /
+                np.float32(n)).astype(np.float16)
+    total = a.sum(axis=axes, keepdims=keepdims)
+    return total / total.dtype.type(n)
 
 
 def _mean_vjp(g, y, needs, x, *, axes, keepdims):
