@@ -10,18 +10,26 @@ group's) and runs the pattern's kernel: a parallel CPU loop on the host (`kernel
 from `MIN_SIZE` elements: below, the members one by one are faster), a CUDA kernel where the
 device runs gpubk's CUDA kernels (`kernels/cuda/fused.py`; the simulator under `sim`), always.
 Whatever a pattern cannot describe (other broadcasts, float16 on the CPU, an empty reduction)
-runs the members one by one, as unfused. Results differ from the unfused ones by float rounding
+runs the members one by one, as unfused.
+
+A group computing a variable's new value (an update of the function) writes it into the
+variable's own buffer when nothing else can see that buffer: no step after the group reads the
+variable, and nothing holds the buffer but the variable (no tape entry, array returned by
+K.eval, DLPack export or view: its reference count says so), so a training step keeps its
+buffers across calls; otherwise it writes a new buffer, which the update swaps in. Results differ from the unfused ones by float rounding
 at most (the CPU's exp and log are the vectorisable `fastmath` ones, its sums accumulate in
 float64); NaN propagates alike.
 """
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
 from .core.primitive import Primitive
 from .execute import getter
 from .plan import Plan, Step
-from .symbolic import Symbol
+from .symbolic import Symbol, leaves
 from .tensor import Tensor
 
 # Below this many elements the members run one by one on the CPU: `python bench/fusion.py` found
@@ -48,9 +56,12 @@ BLAS = frozenset({"matmul", "dot_general"})
 REDUCTIONS = frozenset({"sum", "mean", "max", "min"})
 
 
-def fuse(plan: Plan, keep: set) -> Plan:
+def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
     """`plan` with each fusible group replaced by one step (see the module); `keep`: the ids
-    the function returns or updates with (never internal to a group)."""
+    the function returns or updates with (never internal to a group); `updates`: node id ->
+    the variable that node's value is assigned to after the call (written in place where
+    safe)."""
+    updates = updates or {}
     steps = plan.steps
     index = {id(step.node): i for i, step in enumerate(steps)}
     readers: dict = {}
@@ -93,7 +104,11 @@ def fuse(plan: Plan, keep: set) -> Plan:
     fused = []
     for i, step in enumerate(steps):
         if i in groups:
-            fused.append(_group_step([steps[j] for j in groups[i]], plan.raw, parallel))
+            into = updates.get(id(step.node))
+            if into is not None and any(into is v for later in steps[i + 1:]
+                                        for v in leaves(later.node.args)):
+                into = None  # read after the group: its old value must stay
+            fused.append(_group_step([steps[j] for j in groups[i]], plan, parallel, into))
         elif i not in grouped:
             fused.append(step)
     return Plan(fused, plan.raw, plan.fixed)
@@ -212,8 +227,9 @@ def _kinds(shape: tuple, shapes: list, last: bool):
     return None
 
 
-def _group_step(members: list, raw: set, parallel: bool) -> Step:
-    group = _Group(members, raw)
+def _group_step(members: list, plan: Plan, parallel: bool, into=None) -> Step:
+    group = _Group(members, plan.raw)
+    fixed = plan.fixed.get(id(members[-1].node))  # its members' device, where not the call's
     runs = [(id(s.node), s.run) for s in members]
     sink = id(members[-1].node)
     internal = [key for key, _ in runs[:-1]]  # dropped after an unfused run: nothing reads them
@@ -221,11 +237,13 @@ def _group_step(members: list, raw: set, parallel: bool) -> Step:
     probe = get[group.largest]
 
     def run(values, device):
-        if device.cuda_kernels or probe(values).size >= MIN_SIZE:
+        where = fixed or device
+        if where.cuda_kernels or probe(values).size >= MIN_SIZE:
+            target = None if into is None else _unshared(into)  # before reading the inputs
             arrays = [g(values) for g in get]
             layout = group.layout(arrays)
             if layout is not None:
-                out = _run_fused(layout, arrays, device, parallel)
+                out = _run_fused(layout, arrays, where, parallel, target)
                 if out is not None:
                     return out
         for key, member in runs:  # as before: each member in turn
@@ -235,25 +253,58 @@ def _group_step(members: list, raw: set, parallel: bool) -> Step:
         return values[sink]
     names = ", ".join(s.node.name for s in members)
     reads = [id(a) for a in group.inputs if isinstance(a, Symbol)]
-    return Step(members[-1].node, run, reads, True, f"fused: {names}")
+    written = f"; into variable '{into.name}' when unshared" if into is not None else ""
+    return Step(members[-1].node, run, reads, True, f"fused: {names}{written}")
 
 
-def _run_fused(layout: _Layout, arrays: list, device, parallel: bool):
+def _unshared(variable):
+    """`variable`'s buffer where nothing else refers to it (see the module), else None: it owns
+    its memory (a view's memory is another array's, whose views its count cannot show), can be
+    written, and only the variable holds it."""
+    buffer = variable.data
+    if buffer.base is not None or not getattr(buffer.flags, "writeable", True):
+        return None
+    return buffer if sys.getrefcount(buffer) <= _SOLE_REFERENCES else None
+
+
+class _Holder:
+    __slots__ = ("data",)
+
+
+def _sole_references() -> int:
+    """What sys.getrefcount says in `_unshared` of a buffer only its variable holds."""
+    holder = _Holder()
+    holder.data = np.empty(0)
+    buffer = holder.data
+    return sys.getrefcount(buffer)
+
+
+_SOLE_REFERENCES = _sole_references()
+
+
+def _run_fused(layout: _Layout, arrays: list, device, parallel: bool, target=None):
     """The group's value from its kernel, or None where this device has none for the pattern
-    (float16 on the CPU, a device kind with neither CPU arrays nor CUDA kernels)."""
+    (float16 on the CPU, a device kind with neither CPU arrays nor CUDA kernels). Written into
+    `target` (a variable's buffer) where it has the value's shape and dtype and no input but
+    itself overlaps it (an element read after it is written)."""
     from .kernels import fused  # noqa: PLC0415
 
     pattern, xp = layout.pattern, device.xp
+    if not device.cuda_kernels and (xp is not np or not fused.cpu_supports(pattern)):
+        return None
     inputs = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
-    size = fused.output_size(pattern, layout.rows, layout.cols)
+    # In place only where each element is read before it is written, by the same thread: the
+    # target may be an input read element by element ("a"), never a row or column one.
+    if target is None or target.shape != layout.shape or target.dtype != pattern.dtype or \
+            not target.flags.c_contiguous or not all(
+                (a is target and kind == "a") or not xp.may_share_memory(a, target)
+                for a, (kind, _) in zip(arrays, pattern.inputs)):
+        with device.context():  # owns its memory, so a later call may write it in place
+            target = xp.empty(layout.shape, pattern.dtype)
+    out = target.reshape(-1)
     if device.cuda_kernels:
         from .kernels.cuda import fused as cuda_fused  # noqa: PLC0415 (needs numba-cuda)
-        with device.context():
-            out = xp.empty(size, pattern.dtype)
-            cuda_fused.launch(device, pattern, out, layout.rows, layout.cols, inputs)
-        return out.reshape(layout.shape)
-    if xp is not np or not fused.cpu_supports(pattern):
-        return None
-    out = np.empty(size, pattern.dtype)
-    fused.cpu_kernel(pattern, parallel)(out, layout.rows, layout.cols, *inputs)
-    return out.reshape(layout.shape)
+        cuda_fused.launch(device, pattern, out, layout.rows, layout.cols, inputs)
+    else:
+        fused.cpu_kernel(pattern, parallel)(out, layout.rows, layout.cols, *inputs)
+    return target

@@ -60,7 +60,7 @@ class Function:
         self._defaults = [p for i, p in needed.items() if i not in fed]
         keep = {id(s) for s in roots}
         plan = fuse(make_plan(self._order, staged_backprop.shared_recordings(self._order)),
-                    keep)
+                    keep, self._assigned())
         self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
@@ -82,6 +82,23 @@ class Function:
         raise TypeError(f"{self.name}: updates must be (variable, value) pairs or the result of "
                         f"K.update, K.update_add, K.update_sub or K.moving_average_update on a "
                         f"symbolic value, got {type(update).__name__}")
+
+    def _assigned(self) -> dict:
+        """Node id -> the variable its value replaces after a call, for fusion to write in
+        place: each update setting a variable (a pair, or K.update) to a node's value, where
+        neither the variable nor the node is updated or returned otherwise."""
+        found, seen = {}, {}
+        for apply, args in self._updates:
+            variable, value = args
+            seen[id(variable)] = seen.get(id(variable), 0) + 1
+            seen[id(value)] = seen.get(id(value), 0) + 1
+            if isinstance(value, Symbol) and (apply is _assign or getattr(
+                    getattr(apply, "func", None), "name", None) == "update"):
+                found[id(value)] = variable
+        returned = {id(o) for o in self.outputs}
+        return {key: variable for key, variable in found.items()
+                if seen[key] == 1 and seen[id(variable)] == 1 and key not in returned and
+                id(variable) not in returned}
 
     def _feed(self, values) -> dict:
         if not isinstance(values, (list, tuple)):

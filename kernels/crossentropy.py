@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, clamp, exp, log, row_max
-from .launch import FLOAT_TYPES, Rows, cpu_twin_applies, cuda_family
+from .launch import Rows, cpu_twin, cuda_family
 from .precision import like
 
 
@@ -141,15 +141,12 @@ def _run(device, cuda_kernel: str, cpu_kernel, reference, t, x, g, axis: int, *s
     Forward members (`g` None) return one value per row, shaped as `x` without `axis`; backward
     members take `g` of that shape and return a gradient shaped as `x`."""
     xp = device.xp
-    if x.ndim == 2 and axis == 1 and x.dtype in FLOAT_TYPES and x.size and \
-            not device.cuda_kernels and not cpu_twin_applies(x):  # rows already: no copies
-        return reference(xp, t.astype(x.dtype, copy=False), x,
-                         *([] if g is None else [g.astype(x.dtype, copy=False)]), *scalars)
     rows = Rows(xp, x, axis)
     inputs = [Rows(xp, t, axis).data.astype(rows.data.dtype, copy=False), rows.data]
     if g is not None:
         inputs.append(rows.vector_per_row(g))
-    if x.size == 0 or not device.cuda_kernels and not cpu_twin_applies(x):
+    twin = None if device.cuda_kernels else cpu_twin(cpu_kernel, x)
+    if x.size == 0 or not device.cuda_kernels and twin is None:
         out = reference(xp, *inputs, *scalars)
     else:
         out = xp.empty(rows.data.shape if g is not None else rows.data.shape[:1],
@@ -160,7 +157,7 @@ def _run(device, cuda_kernel: str, cpu_kernel, reference, t, x, g, axis: int, *s
             cuda_family("blocks").launch_rows(getattr(cuda_family("crossentropy"), cuda_kernel),
                                               xp, rows.data, (*inputs, out), typed)
         else:
-            cpu_kernel(*inputs, out, *scalars)
+            twin(*inputs, out, *scalars)
     return rows.restore(out) if g is not None else rows.restore_reduced(out)
 
 

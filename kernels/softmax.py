@@ -1,8 +1,9 @@
 """Row softmax and log-softmax, forward and backward.
 
 CUDA (`cuda/softmax.py`): one block per row, any row length (threads stride along the row), max
-and sum reduced in shared memory, in the rows' dtype. CPU twins: rows in parallel (prange), two passes per row
-with the vectorisable exp of `fastmath`. NumPy below `launch.cpu_twin_min_size` elements.
+and sum reduced in shared memory, in the rows' dtype. CPU twins: rows in parallel (prange), two
+passes per row with the vectorisable exp of `fastmath`; on one thread below
+`launch.cpu_twin_min_size` elements; NumPy for float16 (`launch.cpu_twin`).
 All three put NaN and inf where the NumPy formulas (`_forward_xp`, `_backward_xp`) do.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, row_max
-from .launch import Rows, cpu_twin_applies, cuda_family
+from .launch import Rows, cpu_twin, cuda_family
 
 
 # -- CPU twins -----------------------------------------------------------------------------------
@@ -76,7 +77,8 @@ def forward(device, a, axis: int, take_log: bool = False):
     xp = device.xp
     if a.size == 0:
         return xp.empty_like(a)
-    if not device.cuda_kernels and not cpu_twin_applies(a):
+    twin = None if device.cuda_kernels else cpu_twin(_forward_cpu, a)
+    if not device.cuda_kernels and twin is None:
         return _forward_xp(xp, a, axis, take_log)
     rows = Rows(xp, a, axis)
     out = xp.empty_like(rows.data)
@@ -84,7 +86,7 @@ def forward(device, a, axis: int, take_log: bool = False):
         kernel = cuda_family("softmax")._forward_cuda
         cuda_family("blocks").launch_rows(kernel, xp, rows.data, (rows.data, out), (take_log,))
     else:
-        _forward_cpu(rows.data, out, take_log)
+        twin(rows.data, out, take_log)
     return rows.restore(out)
 
 
@@ -94,7 +96,8 @@ def backward(device, y, dy, axis: int, of_log: bool = False):
     xp = device.xp
     if y.size == 0:
         return xp.empty_like(y)
-    if not device.cuda_kernels and not cpu_twin_applies(y):
+    twin = None if device.cuda_kernels else cpu_twin(_backward_cpu, y)
+    if not device.cuda_kernels and twin is None:
         return _backward_xp(xp, y, dy, axis, of_log)
     rows_y, rows_dy = Rows(xp, y, axis), Rows(xp, dy.astype(y.dtype, copy=False), axis)
     out = xp.empty_like(rows_y.data)
@@ -103,5 +106,5 @@ def backward(device, y, dy, axis: int, of_log: bool = False):
         cuda_family("blocks").launch_rows(kernel, xp, rows_y.data,
                                           (rows_y.data, rows_dy.data, out), (of_log,))
     else:
-        _backward_cpu(rows_y.data, rows_dy.data, out, of_log)
+        twin(rows_y.data, rows_dy.data, out, of_log)
     return rows_y.restore(out)

@@ -27,10 +27,13 @@ def threads_per_row(n: int) -> int:
 
 
 def device_args(xp, *arrays):
-    """Arrays for a kernel launch, and the stream: CuPy arrays are wrapped zero-copy without the
-    host synchronisation Numba would otherwise do; NumPy arrays (simulator) pass as they are."""
+    """Arrays for a kernel launch (inputs first, the output last), and the stream: CuPy arrays
+    are wrapped zero-copy without the host synchronisation Numba would otherwise do; NumPy
+    arrays (simulator) pass as they are, the inputs as `cuda.In` (the simulator copies every
+    other array back after the launch: into a read-only input that fails, and an input that
+    is also the output would put its old values back over the result)."""
     if xp is np:
-        return arrays, 0
+        return (*[cuda.In(a) for a in arrays[:-1]], *arrays[-1:]), 0
     stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
     return tuple(cuda.as_cuda_array(a, sync=False) for a in arrays), stream
 

@@ -128,8 +128,8 @@ def launch(device, pattern: Pattern, out, rows: int, cols: int, inputs) -> None:
     args = list(inputs)
     compiled = kernel(pattern)
     with device.context():
-        if stream is None:  # the simulator: NumPy arrays as they are
-            compiled[grid, threads](out, rows, cols, *args)
+        if stream is None:  # the simulator: NumPy arrays, inputs copied in only (blocks.py)
+            compiled[grid, threads](out, rows, cols, *[cuda.In(a) for a in args])
             return
         wrap = functools.partial(cuda.as_cuda_array, sync=False)  # no sync, zero-copy
         args = [wrap(x) for x in args]
