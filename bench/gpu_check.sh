@@ -8,6 +8,7 @@
 #   4 bench   the row ops at full sizes in float32, then float16, forward and forward+backward,
 #             each against a copy of as many bytes (the ceiling at the same size)
 #   5 latency tiny tensors (launch overhead), the elementwise chain, matmul, an MLP step
+#   6 compiler K.function (fused CUDA kernels, in-place updates) against eager gpubk
 # Each stage writes its output under OUTPUT_DIR as it goes (default $OUT, else
 # /tmp/gpubk-gpu-check), plus summary.txt with every stage's exit status.
 #   bash bench/gpu_check.sh [OUTPUT_DIR]
@@ -41,15 +42,16 @@ stage() {  # stage NAME SECONDS COMMAND...: runs it, keeps its output, notes its
     [ "$code" = 0 ] || status=1
 }
 
-stage 1-info 30 python3 -m gpubk info
-stage 2-smoke 75 python3 -m gpubk.bench.smoke --device gpu
-stage 3-tests 150 python3 -m pytest -q -m gpu -p no:cacheprovider "$repo/tests"
-stage 4-bench-float32 90 python3 -m gpubk bench --device gpu --dtype float32 --only "$ROW_OPS" \
+stage 1-info 20 python3 -m gpubk info
+stage 2-smoke 70 python3 -m gpubk.bench.smoke --device gpu
+stage 3-tests 135 python3 -m pytest -q -m gpu -p no:cacheprovider "$repo/tests"
+stage 4-bench-float32 80 python3 -m gpubk bench --device gpu --dtype float32 --only "$ROW_OPS" \
     --json bench-float32.json
-stage 4-bench-float16 75 python3 -m gpubk bench --device gpu --dtype float16 --only "$ROW_OPS" \
+stage 4-bench-float16 60 python3 -m gpubk bench --device gpu --dtype float16 --only "$ROW_OPS" \
     --json bench-float16.json
 stage 5-latency 45 python3 -m gpubk bench --device gpu \
     --only "tiny ops,elementwise chain,matmul,mlp step,function: small graph" \
     --json bench-latency.json
+stage 6-compiler 60 python3 -m gpubk.bench.compiler --device gpu
 cat summary.txt
 exit "$status"

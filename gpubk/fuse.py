@@ -160,6 +160,12 @@ class _Group:
         self.largest = max(range(len(self.inputs)), key=lambda i: self.inputs[i].ndim)
         self.layouts: dict = {}  # (shapes, dtypes) -> Layout or None (runs unfused)
 
+    def describe_kernels(self) -> list:
+        """One line per layout run so far: its kernel's name and pattern."""
+        return [f"kernel {layout.pattern.name} ({layout.rows} x {layout.cols}): "
+                f"{layout.pattern.describe()}" for layout in self.layouts.values()
+                if layout is not None]
+
     def layout(self, arrays: list):
         key = tuple((a.shape, a.dtype) for a in arrays)
         if key not in self.layouts:
@@ -254,7 +260,8 @@ def _group_step(members: list, plan: Plan, parallel: bool, into=None) -> Step:
     names = ", ".join(s.node.name for s in members)
     reads = [id(a) for a in group.inputs if isinstance(a, Symbol)]
     written = f"; into variable '{into.name}' when unshared" if into is not None else ""
-    return Step(members[-1].node, run, reads, True, f"fused: {names}{written}")
+    return Step(members[-1].node, run, reads, True, f"fused: {names}{written}",
+                group.describe_kernels)
 
 
 def _unshared(variable):

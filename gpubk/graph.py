@@ -17,9 +17,10 @@ import numpy as np
 
 from . import autodiff, devices, staged_backprop
 from .core import trace
-from .ops.control import switch
 from .execute import Boxed
 from .fuse import fuse
+from .ops.control import switch
+from .ops.state import update_p
 from .plan import describe, lifetimes, make_plan
 from .symbolic import (
     Placeholder, Symbol, check_feed as _check_feed, substitute, symbols_in,
@@ -92,8 +93,8 @@ class Function:
             variable, value = args
             seen[id(variable)] = seen.get(id(variable), 0) + 1
             seen[id(value)] = seen.get(id(value), 0) + 1
-            if isinstance(value, Symbol) and (apply is _assign or getattr(
-                    getattr(apply, "func", None), "name", None) == "update"):
+            if isinstance(value, Symbol) and (apply is _assign or
+                                              getattr(apply, "func", None) is update_p):
                 found[id(value)] = variable
         returned = {id(o) for o in self.outputs}
         return {key: variable for key, variable in found.items()

@@ -22,8 +22,8 @@ import numpy as np
 
 from . import autodiff
 from .core import trace
-from .execute import boxed, node_device, raw_runner
 from .core.primitive import Primitive, bind, device_of
+from .execute import boxed, node_device, raw_runner
 from .ops.query import shape_p
 from .symbolic import Symbol, runner, symbols_in
 from .tensor import Tensor, Variable
@@ -32,12 +32,15 @@ from .tensor import Tensor, Variable
 class Step:
     """One step of a plan: `run(values, device)` gives `node`'s value from the values of
     `reads` (ids); `raw`: whether that value is a raw array (else a tensor or a structure of
-    them); `note` says what a pass made of it ("" when the node runs as built)."""
+    them); `note` says what a pass made of it ("" when the node runs as built); `kernels`, for
+    a fused step, lists the kernels it has generated so far (lines of text)."""
 
-    __slots__ = ("node", "run", "reads", "raw", "note")
+    __slots__ = ("node", "run", "reads", "raw", "note", "kernels")
 
-    def __init__(self, node: Symbol, run, reads: list, raw: bool, note: str = "") -> None:
+    def __init__(self, node: Symbol, run, reads: list, raw: bool, note: str = "",
+                 kernels=None) -> None:
         self.node, self.run, self.reads, self.raw, self.note = node, run, reads, raw, note
+        self.kernels = kernels or (lambda: [])
 
 
 class Plan:
@@ -117,13 +120,15 @@ def describe(steps: list, name: str) -> str:
     made of it)."""
     merged = sum(s.note.startswith("same as") for s in steps)
     folded = sum(s.note == "folded" for s in steps)
+    fused = sum(s.note.startswith("fused") for s in steps)
     lines = [f"{name}: {len(steps)} steps ({merged} merged as common subexpressions, "
-             f"{folded} folded)"]
+             f"{folded} folded, {fused} fused)"]
     for i, step in enumerate(steps, 1):
         node = step.node
         inputs = ", ".join(_label(a) for a in node.args if isinstance(a, (Symbol, Tensor)))
         lines.append(f"{i:4}  {node.name:28} {str(node.shape):18} {node.dtype.name:8} "
                      f"<- {inputs}" + (f"   [{step.note}]" if step.note else ""))
+        lines += [f"{'':6}{kernel}" for kernel in step.kernels()]
     return "\n".join(lines)
 
 

@@ -613,13 +613,15 @@ def test_generated_loops_are_cached_on_disk_across_processes(tmp_path):
 
 
 # -- 10. updates written into a variable's own buffer (fuse.py `into`) -------------------------
-def test_an_update_written_in_place_keeps_the_buffer_and_outputs_see_old_values(rng):
+@pytest.mark.parametrize("form", ["pair", "K.update"])
+def test_an_update_written_in_place_keeps_the_buffer_and_outputs_see_old_values(form, rng):
     """The documented case: nothing else holds the buffer, so the new value goes into it;
     the outputs computed from the variable still see the value from before the call."""
     v0 = _normal(rng, (64, 64), np.float32)
     v = K.variable(v0)
     x = K.placeholder(shape=(None, 64))
-    f = K.function([x], [K.sum(v * x, axis=-1)], updates=[(v, v * 0.5 + x)])
+    update = (v, v * 0.5 + x) if form == "pair" else K.update(v, v * 0.5 + x)
+    f = K.function([x], [K.sum(v * x, axis=-1)], updates=[update])
     (group,) = [s for s in _fused_steps(f) if s.node.shape == (64, 64)]
     assert "into variable" in group.note
     want = v0.astype(np.float64)

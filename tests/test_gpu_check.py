@@ -19,7 +19,8 @@ def test_the_staged_package_is_imported_from_the_repository_root(tmp_path):
     source folder gpubk/ (which lacks gpubk.kernels) first on sys.path."""
     subprocess.run(["bash", str(REPO / "bench" / "stage.sh"), str(tmp_path)], check=True)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONSAFEPATH": "1"}
-    code = ("import gpubk, gpubk.kernels.softmax, gpubk.bench.smoke, gpubk.bench.harness; "
+    code = ("import gpubk, gpubk.kernels.softmax, gpubk.bench.smoke, gpubk.bench.harness, "
+            "gpubk.bench.compiler; "
             "print(gpubk.__file__); print(gpubk.kernels.softmax.__file__)")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                          text=True, check=True)
@@ -28,8 +29,12 @@ def test_the_staged_package_is_imported_from_the_repository_root(tmp_path):
     assert (tmp_path / "gpubk" / "kernels" / "softmax.py").is_file()
 
 
-def test_the_check_script_parses():
-    subprocess.run(["bash", "-n", str(REPO / "bench" / "gpu_check.sh")], check=True)
+def test_the_check_script_parses_and_its_stages_fit_in_8_minutes():
+    script = REPO / "bench" / "gpu_check.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    limits = [int(line.split()[2]) for line in script.read_text().splitlines()
+              if line.startswith("stage ")]
+    assert len(limits) == 7 and sum(limits) <= 480 - 10, limits  # 10 s left for staging
 
 
 def test_smoke_passes_on_every_host_device(kernel_device, capsys):
