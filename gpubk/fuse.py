@@ -37,13 +37,14 @@ from .tensor import Tensor
 MIN_SIZE = 1 << 11
 
 # Elementwise primitives whose formulas take their inputs in order (params as scalars too) and
-# vectorise in a generated loop. Left out: tanh, sin, cos and pow, whose scalar libm calls made
-# a fused loop 2-10x slower than the unfused ops here (measured on 4M float32).
+# vectorise in a generated loop. Left out: sin, cos and pow, whose scalar libm calls made a
+# fused loop 2-10x slower than the unfused ops here (measured on 4M float32; tanh was too, until
+# fastmath's vectorisable tanh: 1.1 ms against NumPy's 1.5 ms there).
 FUSIBLE = frozenset({
     "add", "subtract", "multiply", "divide", "negative", "abs", "exp", "log", "sqrt",
     "square", "maximum", "minimum", "clip",
-    *(f"{name}{suffix}" for name in ("relu", "sigmoid", "hard_sigmoid", "elu", "softplus",
-                                     "softsign") for suffix in ("", "_grad"))})
+    *(f"{name}{suffix}" for name in ("relu", "sigmoid", "hard_sigmoid", "tanh", "elu",
+                                     "softplus", "softsign") for suffix in ("", "_grad"))})
 
 # Primitives that call BLAS. OpenBLAS's threads spin for a while after each call, so a parallel
 # loop started then waits for the cores they hold: in a plan with one of these (or a composite,

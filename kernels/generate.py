@@ -27,11 +27,11 @@ import types
 
 from . import fastmath, formulas
 
-# `math` for the CPU twins: Python's math with the vectorisable exp, log, log1p and expm1 (Numba
-# compiles math.exp to a scalar libm call that stops the loop from vectorising).
+# `math` for the CPU twins: Python's math with the vectorisable exp, log, log1p, expm1 and tanh
+# (Numba compiles math.exp to a scalar libm call that stops the loop from vectorising).
 CPU_MATH = types.ModuleType(f"{__name__}.CPU_MATH", "math for the CPU twins: see generate.py")
 CPU_MATH.__dict__.update({k: v for k, v in vars(math).items() if not k.startswith("_")})
-for _name in ("exp", "log", "log1p", "expm1"):
+for _name in ("exp", "log", "log1p", "expm1", "tanh"):
     setattr(CPU_MATH, _name, getattr(fastmath, _name))
 
 # Compile options of scalar functions on the CPU, and of the loops that apply them (into which

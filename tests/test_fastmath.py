@@ -14,8 +14,8 @@ from numba import njit
 from gpubk.kernels import fastmath
 
 nan, inf = np.nan, np.inf
-EXP, LOG, LOG1P, EXPM1 = range(4)
-REFERENCE = {EXP: np.exp, LOG: np.log, LOG1P: np.log1p, EXPM1: np.expm1}
+EXP, LOG, LOG1P, EXPM1, TANH = range(5)
+REFERENCE = {EXP: np.exp, LOG: np.log, LOG1P: np.log1p, EXPM1: np.expm1, TANH: np.tanh}
 
 
 def _apply(flags):
@@ -29,8 +29,10 @@ def _apply(flags):
                 out[i] = fastmath.log(v)
             elif fn == LOG1P:
                 out[i] = fastmath.log1p(v)
-            else:
+            elif fn == EXPM1:
                 out[i] = fastmath.expm1(v)
+            else:
+                out[i] = fastmath.tanh(v)
     return apply
 
 
@@ -192,6 +194,51 @@ def test_log1p_expm1_edges(run, dtype):
     assert np.signbit(got[4]) and got[8] == sub and got[9] == -sub
     assert got[6] == inf  # overflow is inf, not inf / inf = NaN
     assert got[5] == (inf if dtype == np.float32 else np.expm1(100.0))
+
+
+# -- tanh ----------------------------------------------------------------------------------------
+def test_tanh_float32_whole_range(run):
+    # 1.5 ulp: an exhaustive run over every float32 found 1.33 at worst (at 0.62830955, just
+    # above the switch from the polynomial to 1 - 2 / (exp(2|x|) + 1) at 0.625).
+    x = every_float32(1 << 9)
+    x = np.concatenate([x, every_float32(1 << 2, 0.6, 0.66),      # the switch at 0.625
+                        every_float32(1 << 2, -0.6, -0.66),
+                        every_float32(1 << 4, 1e-4, 0.6),           # the polynomial
+                        every_float32(1 << 4, 8.5, 9.5),            # where tanh rounds to 1
+                        every_float32(1 << 4, 0.0, 1e-38),          # subnormals
+                        np.float32([0.62830955, -0.62830955])])
+    assert check_sweep(run, TANH, x, 1.5) > 1.25
+
+
+def test_tanh_float64_whole_range(run):
+    # Within 1.45 ulp of the long-double tanh here; against NumPy's own tanh, 2 ulp.
+    tiny = np.geomspace(1e-300, 30.0, 1_000_001)
+    x = np.concatenate([np.linspace(-40.0, 40.0, 2_000_001), tiny, -tiny,
+                        np.linspace(0.6, 0.66, 500_001), np.linspace(-0.66, -0.6, 500_001)])
+    assert check_sweep(run, TANH, x, 2.0) > 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_edges(run, dtype):
+    finfo = np.finfo(dtype)
+    sub, tiny = finfo.smallest_subnormal, finfo.smallest_normal
+    x = np.array([nan, inf, -inf, 0.0, -0.0, sub, -sub, tiny, -tiny, 1e-10, -1e-10,
+                  finfo.max, -finfo.max, 1000.0, -1000.0], dtype)
+    got = run(TANH, x)
+    assert np.isnan(got[0]) and got[1] == 1.0 and got[2] == -1.0
+    np.testing.assert_array_equal(got[3:11], x[3:11])  # tanh(x) = x for tiny x, subnormals too
+    assert not np.signbit(got[3]) and np.signbit(got[4])
+    np.testing.assert_array_equal(got[11:], [1.0, -1.0, 1.0, -1.0])
+    # Exactly +-1 from the first float whose correctly rounded tanh is 1 on (fastmath's
+    # threshold: 26 ln2 / 2 in float32, 55 ln2 / 2 in float64), not the float below 1.
+    one = dtype(9.010914 if dtype == np.float32 else 19.061547465398498)
+    x = (every_float32(1, 8.5, 10.0) if dtype == np.float32
+         else np.linspace(18.5, 19.5, 1_000_001))
+    x = np.concatenate([[one, np.nextafter(one, dtype(inf))], x[x >= one]]).astype(dtype)
+    assert (np.tanh(x.astype(np.float64)).astype(dtype) == 1.0).all()  # the reference agrees
+    np.testing.assert_array_equal(run(TANH, x), 1.0)
+    np.testing.assert_array_equal(run(TANH, -x), -1.0)
+    assert run(TANH, np.array([np.nextafter(one, dtype(0))]))[0] < 1.0  # the one below: not 1
 
 
 # -- the NaN-aware helpers -----------------------------------------------------------------------

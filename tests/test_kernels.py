@@ -158,8 +158,9 @@ class _RecordLaunches:
         self.name, self.seen = name, seen
 
     def __getitem__(self, launch_config):
-        def launch(*args):
-            self.seen.add((self.name, tuple(numba.typeof(a) for a in args)))
+        def launch(*args):  # inputs wrapped as cuda.In (copied in only) count as arrays
+            self.seen.add((self.name, tuple(numba.typeof(getattr(a, "value", a))
+                                            for a in args)))
         return launch
 
 
