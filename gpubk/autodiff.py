@@ -455,11 +455,15 @@ class GradientTape:
         self._release()
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Scope in which no op is recorded for differentiation (cheaper inference)."""
-    previous, _state.enabled = _state.enabled, False
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+class no_grad(contextlib.ContextDecorator):  # noqa: N801 (used as a function: no_grad())
+    """Scope in which no op is recorded for differentiation (cheaper inference); also a
+    decorator, `@K.no_grad()`. A class, not a generator: K.function enters one per call."""
+
+    def __enter__(self) -> None:
+        self.previous, _state.enabled = _state.enabled, False
+
+    def __exit__(self, *exc) -> None:
+        _state.enabled = self.previous
+
+    def _recreate_cm(self) -> "no_grad":  # each decorated call its own (recursion too)
+        return no_grad()

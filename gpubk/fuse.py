@@ -32,9 +32,12 @@ from .plan import Plan, Step
 from .symbolic import Symbol, leaves
 from .tensor import Tensor
 
-# Below this many elements the members run one by one on the CPU: `python bench/fusion.py` found
-# a fused 7-op chain tying the unfused ops at 1K float32 elements and 1.4x faster at 4K (2 cores).
+# Below this many elements the members run one by one on the CPU, and below PARALLEL_MIN_SIZE
+# the loop runs on one thread (waking Numba's threads costs ~5 us). A 7-op chain of float32
+# (a K.function call, 2 cores, microseconds): at 1K elements one-thread fused 10.8, parallel
+# 12.1, unfused 11.1; at 4K 10.9, 12.0, 12.6; at 64K 19.7, 19.1, 811; at 256K 46, 33, 3737.
 MIN_SIZE = 1 << 11
+PARALLEL_MIN_SIZE = 1 << 17
 
 # Elementwise primitives whose formulas take their inputs in order (params as scalars too) and
 # vectorise in a generated loop. Left out: sin, cos and pow, whose scalar libm calls made a
@@ -314,5 +317,6 @@ def _run_fused(layout: _Layout, arrays: list, device, parallel: bool, target=Non
         from .kernels.cuda import fused as cuda_fused  # noqa: PLC0415 (needs numba-cuda)
         cuda_fused.launch(device, pattern, out, layout.rows, layout.cols, inputs)
     else:
+        parallel = parallel and layout.rows * layout.cols >= PARALLEL_MIN_SIZE
         fused.cpu_kernel(pattern, parallel)(out, layout.rows, layout.cols, *inputs)
     return target
