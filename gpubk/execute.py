@@ -9,7 +9,8 @@ tensor's device) or the call's device (what the placeholders are fed on).
 Steps that work on tensors (loops and conditions holding sub-graphs, losses checked on the host,
 updates, prints, the recordings staged_backprop shares) keep their runner; `boxed` adapts it: it
 sees the values through `Boxed`, which wraps the raw ones as tensors when read, and its result
-(a tensor, or a structure of them) is stored as it is.
+(a tensor, or a structure of them) is stored as it is. So are the primitives whose first input
+is such a result: they run through `bind`, on that tensor's device, known only when run.
 
 Every runner here is `run(values, device) -> value`: `values` maps node ids to values, `device`
 is the call's.
@@ -31,6 +32,9 @@ def raw_runner(node: Symbol, raw: set, fixed: dict):
     if not isinstance(op, Primitive) or op.composite or op.impl is None or \
             not all(isinstance(a, (Symbol, Tensor)) for a in node.args):
         return None
+    first = node.args[0] if node.args else None
+    if isinstance(first, Symbol) and id(first) not in raw:
+        return None  # after a loop or condition: on its result's device, known when run
     getters = [getter(a, raw) for a in node.args]
     device = node_device(node, fixed)
     impl, params = op.impl, node.kwargs

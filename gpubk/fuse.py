@@ -105,13 +105,16 @@ def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
     parallel = not any(isinstance(s.node.op, Primitive) and (s.node.op.composite or
                                                               s.node.op.name in BLAS)
                        for s in steps)
+    runs_at = [grouped.get(j, j) for j in range(len(steps))]  # a member runs at its sink
     fused = []
     for i, step in enumerate(steps):
         if i in groups:
             into = updates.get(id(step.node))
-            if into is not None and any(into is v for later in steps[i + 1:]
-                                        for v in leaves(later.node.args)):
-                into = None  # read after the group: its old value must stay
+            if into is not None and any(
+                    runs_at[j] > i and grouped.get(j) != i and into is v
+                    for j, other in enumerate(steps)
+                    for v in leaves((other.node.args, other.node.kwargs))):
+                into = None  # read after the group runs: its old value must stay
             fused.append(_group_step([steps[j] for j in groups[i]], plan, parallel, into))
         elif i not in grouped:
             fused.append(step)

@@ -62,6 +62,7 @@ class Function:
         keep = {id(s) for s in roots}
         plan = fuse(make_plan(self._order, staged_backprop.shared_recordings(self._order)),
                     keep, self._assigned())
+        plan.raw.update(id(p) for p in (*self.inputs, *self._defaults))  # fed: raw arrays
         self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)

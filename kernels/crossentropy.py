@@ -36,6 +36,22 @@ _target_term_cpu = njit(inline="always")(_target_term)
 
 
 # -- CPU twins -----------------------------------------------------------------------------------
+@njit(error_model="numpy")  # its own flags (see _ratio): "arcp" would split the reciprocal
+def _row_scale(total):
+    """(s, 1 / (s * total)): s = 2**100 where total is below 2**-126, so that the reciprocal of
+    a subnormal row total is finite (p / total is then (p * s) * inv, exact scalings by powers
+    of two); s = 1 otherwise. (Not 1 / total: that is float64 in Numba.)"""
+    one = like(total, 1.0)
+    scale = like(total, 2.0 ** 100) if total < like(total, 2.0 ** -126) else one
+    return scale, one / (total * scale)
+
+
+@njit(error_model="numpy")  # its own flags, kept where LLVM inlines it: the kernels' "reassoc"
+def _ratio(p, scale, inv):  # would fold scale * inv, an inf for a subnormal total
+    """p / total as `_row_scale` prepares it."""
+    return (p * scale) * inv
+
+
 # Rows are taken as 1-D views first: indexing p[i, j] in the inner loops stops LLVM vectorising.
 @njit(parallel=True, fastmath=REDUCE_FLAGS, cache=True)
 def _probs_forward_cpu(t, p, loss, low, high):
@@ -45,10 +61,10 @@ def _probs_forward_cpu(t, p, loss, low, high):
         total = pr.dtype.type(0)
         for j in range(pr.shape[0]):
             total += pr[j]
-        inv = pr.dtype.type(1) / total  # not 1 / total: that is float64 in Numba
+        scale, inv = _row_scale(total)
         acc = pr.dtype.type(0)
         for j in range(pr.shape[0]):
-            acc += tr[j] * log(clamp(pr[j] * inv, low, high))
+            acc += tr[j] * log(clamp(_ratio(pr[j], scale, inv), low, high))
         loss[i] = -acc
 
 

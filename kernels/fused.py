@@ -28,6 +28,7 @@ import functools
 import hashlib
 import math
 import os
+import pathlib
 import sys
 import tempfile
 import types
@@ -37,8 +38,12 @@ from . import formulas, generate
 KINDS = ("a", "r", "c", "s")
 REDUCTIONS = ("sum", "mean", "max", "min")
 
-with open(__file__, "rb") as _file:  # part of each pattern's name: an edited generator renames
-    _THIS_FILE = hashlib.sha256(_file.read()).hexdigest()
+# Part of each pattern's name, so that an edit renames (Numba's cache sees only the generated
+# file): this generator, and what a loop inlines without naming it (fastmath's exp, log and
+# tanh, `like`, the formulas' helpers).
+_THIS_FILE = hashlib.sha256(b"".join(
+    pathlib.Path(__file__).with_name(name).read_bytes()
+    for name in ("fused.py", "fastmath.py", "precision.py", "formulas.py"))).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

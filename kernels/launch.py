@@ -86,7 +86,7 @@ def _one_thread(kernel):
     twin.__qualname__ = f"{py_func.__qualname__}__one_thread"
     # NumPy's error model, as the parallel loop has (a division by zero is inf, not an error)
     options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}  # njit's own
-    return njit(**{**options, "parallel": False, "error_model": "numpy"})(twin)
+    return njit(**{**options, "parallel": False, "error_model": "numpy", "cache": True})(twin)
 
 
 @functools.cache

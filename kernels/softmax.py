@@ -11,6 +11,7 @@ from __future__ import annotations
 from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, row_max
+from . import launch
 from .launch import Rows, cpu_twin, cuda_family
 
 
@@ -77,7 +78,10 @@ def forward(device, a, axis: int, take_log: bool = False):
     xp = device.xp
     if a.size == 0:
         return xp.empty_like(a)
-    twin = None if device.cuda_kernels else cpu_twin(_forward_cpu, a)
+    # (small log-softmaxes stay with NumPy: the twin's m + log(s) rounds at the scale of the
+    # row's max, several ulp off for large logits)
+    twin = None if device.cuda_kernels or take_log and a.size < launch.cpu_twin_min_size \
+        else cpu_twin(_forward_cpu, a)
     if not device.cuda_kernels and twin is None:
         return _forward_xp(xp, a, axis, take_log)
     rows = Rows(xp, a, axis)
