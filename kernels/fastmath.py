@@ -230,13 +230,6 @@ def tanh(x):
     return math.tanh(x)
 
 
-@overload(tanh, jit_options=_OWN_OPTIONS)
-def _tanh_overload(x):
-    if x == types.float32:
-        return lambda x: _tanh32(x)
-    if x == types.float64:
-        return lambda x: _tanh64(x)
-    return None
 
 
 def log1p(x):
@@ -259,22 +252,20 @@ def log(x):
     return math.log(x)
 
 
-@overload(exp, jit_options=_OWN_OPTIONS)
-def _exp_overload(x):
-    if x == types.float32:
-        return lambda x: _exp32(x)
-    if x == types.float64:
-        return lambda x: _exp64(x)
-    return None
+def _per_float(f32, f64):
+    """An overload's typing function: `f32(x)` for a float32 `x`, `f64(x)` for a float64."""
+    def typing(x):
+        if x == types.float32:
+            return lambda x: f32(x)
+        if x == types.float64:
+            return lambda x: f64(x)
+        return None
+    return typing
 
 
-@overload(log, jit_options=_OWN_OPTIONS)
-def _log_overload(x):
-    if x == types.float32:
-        return lambda x: _log32(x)
-    if x == types.float64:
-        return lambda x: math.log(x)
-    return None
+overload(exp, jit_options=_OWN_OPTIONS)(_per_float(_exp32, _exp64))
+overload(log, jit_options=_OWN_OPTIONS)(_per_float(_log32, math.log))  # float64: libm's
+overload(tanh, jit_options=_OWN_OPTIONS)(_per_float(_tanh32, _tanh64))
 
 
 def _one(x):

@@ -139,11 +139,15 @@ def _literal(value: float) -> str:
 
 def loads(pattern: Pattern, flat: str, row: str, col: str) -> list:
     """The statements loading each input as `v<i>` in the work dtype, given the names of the
-    flat index, the row and the column (scalars, `x<i>[0]`, are loaded before the loop: see
-    `cpu_source`)."""
+    flat index, the row and the column (scalars are loaded before the loop: `scalar_loads`)."""
     index = {"a": flat, "r": col, "c": row}
     return [f"v{i} = work(x{i}[{index[kind]}])"
             for i, (kind, _) in enumerate(pattern.inputs) if kind != "s"]
+
+
+def scalar_loads(pattern: Pattern) -> list:
+    """The statements loading each scalar input (`x<i>[0]`) as `v<i>`, before the loop."""
+    return [f"v{i} = work(x{i}[0])" for i, (kind, _) in enumerate(pattern.inputs) if kind == "s"]
 
 
 def cpu_source(pattern: Pattern, parallel: bool = True) -> str:
@@ -153,8 +157,7 @@ def cpu_source(pattern: Pattern, parallel: bool = True) -> str:
     lines, _ = body(pattern, "cpu")
     params = ", ".join(f"x{i}" for i in range(len(pattern.inputs)))
     src = [f"def {pattern.name}(out, rows, cols, {params}):"]
-    src += [f"    v{i} = work(x{i}[0])" for i, (kind, _) in enumerate(pattern.inputs)
-            if kind == "s"]
+    src += [f"    {s}" for s in scalar_loads(pattern)]
     if pattern.reduce is None and not pattern.broadcasts:
         src.append(f"    for i in {'prange' if parallel else 'range'}(rows * cols):")
         src += [f"        {s}" for s in loads(pattern, "i", "", "")]

@@ -45,8 +45,7 @@ def source(pattern: Pattern) -> str:
     lines, _ = fused.body(pattern, "cuda")
     params = "".join(f", x{i}" for i in range(len(pattern.inputs)))
     src = [f"def {pattern.name}(out, rows, cols{params}):"]
-    src += [f"    v{i} = work(x{i}[0])" for i, (kind, _) in enumerate(pattern.inputs)
-            if kind == "s"]
+    src += [f"    {s}" for s in fused.scalar_loads(pattern)]
     if pattern.reduce is None:
         src.append("    for i in range(cuda.grid(1), rows * cols, cuda.gridsize(1)):")
         if pattern.broadcasts:
