@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .buffers import take
 from .core.primitive import Primitive
 from .symbolic import Symbol
 from .tensor import Tensor
@@ -56,6 +57,39 @@ def raw_runner(node: Symbol, raw: set, fixed: dict):
     if device is None:
         return lambda values, dev: _array(impl(dev, *[g(values) for g in getters], **params))
     return lambda values, _: _array(impl(device, *[g(values) for g in getters], **params))
+
+
+def into_runner(node: Symbol, raw: set, fixed: dict, plain):
+    """For a node with a raw runner (`plain`) whose primitive can write into a given array
+    (`Primitive.impl_into`): a factory `key -> runner` writing the value into the buffer kept
+    under `values[key]` on a CUDA device (buffers.py) and leaving there what it wrote; on the
+    host the runner is `plain` (a product large enough for fresh memory to cost computes far
+    longer than its page faults take). None for other nodes."""
+    op = node.op
+    if op.impl_into is None or id(node) not in raw:
+        return None
+    getters = [getter(a, raw) for a in node.args]
+    device, dtype, params = fixed.get(id(node)), node.dtype, node.kwargs
+    impl, impl_into, into_shape = op.impl, op.impl_into, op.into_shape
+
+    def factory(key: int):
+        def run(values, call_device):
+            where = device or call_device
+            if not where.cuda_kernels:
+                return plain(values, call_device)
+            with where.context():
+                arrays = [get(values) for get in getters]
+                shape = into_shape(*arrays, **params)
+                if shape is None or arrays[0].dtype != dtype:  # not on these arrays
+                    return impl(where, *arrays, **params)
+                out = take(values, key, shape, dtype, where.xp)
+                if out is None:
+                    out = where.xp.empty(shape, dtype)
+                impl_into(where, out, *arrays, **params)
+            values[key] = out
+            return out
+        return run
+    return factory
 
 
 def node_device(node: Symbol, fixed: dict):

@@ -16,16 +16,16 @@ A group computing a variable's new value (an update of the function) writes it i
 variable's own buffer when nothing else can see that buffer: no step after the group reads the
 variable, and nothing holds the buffer but the variable (no tape entry, array returned by
 K.eval, DLPack export or view: its reference count says so), so a training step keeps its
-buffers across calls; otherwise it writes a new buffer, which the update swaps in. Results differ from the unfused ones by float rounding
-at most (the CPU's exp and log are the vectorisable `fastmath` ones, its sums accumulate in
+buffers across calls; otherwise it writes a new buffer, which the update swaps in. Any other
+group can write into a buffer the function keeps between calls (buffers.py: `Step.into`).
+Results differ from the unfused ones by float rounding at most (the CPU's exp and log are the vectorisable `fastmath` ones, its sums accumulate in
 float64); NaN propagates alike.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from .buffers import take, unshared, worth_keeping
 from .core.primitive import Primitive
 from .execute import getter
 from .plan import Plan, Step
@@ -182,12 +182,13 @@ class _Group:
 
 class _Layout:
     """How a group runs on inputs of given shapes and dtypes: its pattern, the output seen as
-    rows x cols, and the output's shape."""
+    rows x cols, and the output's shape and dtype."""
 
-    __slots__ = ("pattern", "rows", "cols", "shape")
+    __slots__ = ("pattern", "rows", "cols", "shape", "dtype")
 
     def __init__(self, pattern, rows: int, cols: int, shape: tuple) -> None:
         self.pattern, self.rows, self.cols, self.shape = pattern, rows, cols, shape
+        self.dtype = np.dtype(pattern.dtype)
 
 
 def _layout(group: _Group, arrays: list):
@@ -249,26 +250,34 @@ def _group_step(members: list, plan: Plan, parallel: bool, into=None) -> Step:
     get = group.getters
     probe = get[group.largest]
 
-    def run(values, device):
-        where = fixed or device
-        if where.cuda_kernels or probe(values).size >= MIN_SIZE:
-            target = None if into is None else _unshared(into)  # before reading the inputs
-            arrays = [g(values) for g in get]
-            layout = group.layout(arrays)
-            if layout is not None:
-                out = _run_fused(layout, arrays, where, parallel, target)
-                if out is not None:
-                    return out
-        for key, member in runs:  # as before: each member in turn
-            values[key] = member(values, device)
-        for key in internal:
-            del values[key]
-        return values[sink]
+    def runner(key=None):
+        """The step's runner; with `key`, writing into the buffer kept there (buffers.py)."""
+        def run(values, device):
+            where = fixed or device
+            if where.cuda_kernels or probe(values).size >= MIN_SIZE:
+                target = None if into is None else _unshared(into)  # before reading inputs
+                arrays = [g(values) for g in get]
+                layout = group.layout(arrays)
+                if layout is not None:
+                    kept = key is not None and worth_keeping(where, layout.shape, layout.dtype)
+                    if kept:
+                        target = take(values, key, layout.shape, layout.dtype, where.xp)
+                    out = _run_fused(layout, arrays, where, parallel, target)
+                    if out is not None:
+                        if kept:
+                            values[key] = out
+                        return out
+            for member_key, member in runs:  # as before: each member in turn
+                values[member_key] = member(values, device)
+            for member_key in internal:
+                del values[member_key]
+            return values[sink]
+        return run
     names = ", ".join(s.node.name for s in members)
     reads = [id(a) for a in group.inputs if isinstance(a, Symbol)]
     written = f"; into variable '{into.name}' when unshared" if into is not None else ""
-    return Step(members[-1].node, run, reads, True, f"fused: {names}{written}",
-                group.describe_kernels)
+    return Step(members[-1].node, runner(), reads, True, f"fused: {names}{written}",
+                group.describe_kernels, into=runner if into is None else None)
 
 
 def _unshared(variable):
@@ -278,22 +287,7 @@ def _unshared(variable):
     buffer = variable.data
     if buffer.base is not None or not getattr(buffer.flags, "writeable", True):
         return None
-    return buffer if sys.getrefcount(buffer) <= _SOLE_REFERENCES else None
-
-
-class _Holder:
-    __slots__ = ("data",)
-
-
-def _sole_references() -> int:
-    """What sys.getrefcount says in `_unshared` of a buffer only its variable holds."""
-    holder = _Holder()
-    holder.data = np.empty(0)
-    buffer = holder.data
-    return sys.getrefcount(buffer)
-
-
-_SOLE_REFERENCES = _sole_references()
+    return buffer if unshared(buffer, 1) else None
 
 
 def _run_fused(layout: _Layout, arrays: list, device, parallel: bool, target=None):

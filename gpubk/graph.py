@@ -2,7 +2,8 @@
 a placeholder that can be fed. (`K.gradients` of a symbolic loss: staged_backprop.py.)
 
 A function is prepared once: the symbols its outputs and updates need, in topological order,
-and after which step each intermediate can be dropped. Each call feeds the placeholders,
+after which step each intermediate can be dropped, and which values are written into buffers
+it keeps between calls (buffers.py). Each call feeds the placeholders,
 evaluates the symbols eagerly in that order with recording off (gradients are nodes too; a
 recomputed gradient records what it needs itself),
 returns the outputs as NumPy arrays, then applies the updates, so outputs see pre-update values
@@ -16,6 +17,7 @@ import functools
 import numpy as np
 
 from . import autodiff, devices, staged_backprop
+from .buffers import Workspace, plan_buffers
 from .core import trace
 from .execute import Boxed
 from .fuse import fuse
@@ -64,6 +66,8 @@ class Function:
                     keep, self._assigned())
         plan.raw.update(id(p) for p in (*self.inputs, *self._defaults))  # fed: raw arrays
         self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
+        updated = {id(s) for s in symbols_in([args for _, args in self._updates])}
+        self._workspace = Workspace(plan_buffers(self._plan, keep, updated))
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
         self._fetch = [_fetcher(o, plan) for o in self.outputs]
@@ -124,23 +128,29 @@ class Function:
     def plan(self) -> str:
         """The steps a call runs, one line each (node, shape, dtype, inputs), and what the
         passes made of them: nodes merged as common subexpressions, nodes folded to constants
-        when the function was made."""
-        return describe(self._plan, self.name)
+        when the function was made, fused groups and their kernels, the kept buffer a value is
+        written into."""
+        return describe(self._plan, self.name, self._workspace.nbytes())
 
     def __call__(self, inputs=()):
         values, device = self._feed(inputs)
-        with trace.evaluating(), autodiff.no_grad(), device.context():  # staged gradients
-            drop_after = self._drop_after                                 # need no tape
-            for step, (key, run) in enumerate(self._steps):
-                values[key] = run(values, device)
-                if step in drop_after:
-                    for dropped in drop_after[step]:
-                        del values[dropped]
-            results = [fetch(values, device) for fetch in self._fetch]
-            if self._updates:
-                boxed = Boxed(values, self._raw, self._fixed, device)
-                for apply, args in self._updates:
-                    apply(*substitute(args, boxed))
+        lent = self._workspace.lend(values)
+        try:
+            with trace.evaluating(), autodiff.no_grad(), device.context():  # staged gradients
+                drop_after = self._drop_after                                 # need no tape
+                for step, (key, run) in enumerate(self._steps):
+                    values[key] = run(values, device)
+                    if step in drop_after:
+                        for dropped in drop_after[step]:
+                            del values[dropped]
+                results = [fetch(values, device) for fetch in self._fetch]
+                if self._updates:
+                    boxed = Boxed(values, self._raw, self._fixed, device)
+                    for apply, args in self._updates:
+                        apply(*substitute(args, boxed))
+        finally:
+            if lent:
+                self._workspace.keep(values)
         return results[0] if self._single else results
 
 

@@ -11,7 +11,8 @@
   else with its tensor runner (`symbolic.runner`, or the runner a caller gives: staged_backprop's
   shared recordings) adapted by `execute.boxed`.
 Dead code is never in the plan: the order holds only what the outputs and updates need. Each
-step lists what it reads, from which `lifetimes` says when a value can be dropped.
+step lists what it reads, from which `lifetimes` says when a value can be dropped, and
+`buffers.plan_buffers` which values can share a buffer kept between calls.
 
 Pure means: a declared primitive that is not a composite (a loop or condition holding
 sub-graphs, a loss reading the host) and has no effect (an update, a print, a random draw).
@@ -23,7 +24,7 @@ import numpy as np
 from . import autodiff
 from .core import trace
 from .core.primitive import Primitive, bind, device_of
-from .execute import boxed, node_device, raw_runner
+from .execute import boxed, into_runner, node_device, raw_runner
 from .ops.query import shape_p
 from .symbolic import Symbol, runner, symbols_in
 from .tensor import Tensor, Variable
@@ -33,14 +34,17 @@ class Step:
     """One step of a plan: `run(values, device)` gives `node`'s value from the values of
     `reads` (ids); `raw`: whether that value is a raw array (else a tensor or a structure of
     them); `note` says what a pass made of it ("" when the node runs as built); `kernels`, for
-    a fused step, lists the kernels it has generated so far (lines of text)."""
+    a fused step, lists the kernels it has generated so far (lines of text); `into`, for a
+    step that can write its value into a kept buffer, makes that runner from the buffer's key
+    (buffers.py), and `buffer` is the key the buffer plan gave it (None: none)."""
 
-    __slots__ = ("node", "run", "reads", "raw", "note", "kernels")
+    __slots__ = ("node", "run", "reads", "raw", "note", "kernels", "into", "buffer")
 
     def __init__(self, node: Symbol, run, reads: list, raw: bool, note: str = "",
-                 kernels=None) -> None:
+                 kernels=None, into=None) -> None:
         self.node, self.run, self.reads, self.raw, self.note = node, run, reads, raw, note
         self.kernels = kernels or (lambda: [])
+        self.into, self.buffer = into, None
 
 
 class Plan:
@@ -98,7 +102,7 @@ def make_plan(order: list, runners: dict | None = None) -> Plan:
             steps.append(Step(node, boxed(runner(node), raw, fixed), reads, False))
         else:
             raw.add(id(node))
-            steps.append(Step(node, run, reads, True))
+            steps.append(Step(node, run, reads, True, into=into_runner(node, raw, fixed, run)))
     return Plan(steps, raw, fixed)
 
 
@@ -115,19 +119,25 @@ def lifetimes(steps: list, keep: set) -> dict:
     return drop
 
 
-def describe(steps: list, name: str) -> str:
-    """The plan as text: one line per step (its node, shape, dtype, inputs, and what a pass
-    made of it)."""
+def describe(steps: list, name: str, kept_bytes: int = 0) -> str:
+    """The plan as text: one line per step (its node, shape, dtype, inputs, what a pass made of
+    it, and the kept buffer it writes into: buffers.py); `kept_bytes`, what those buffers hold
+    between calls."""
     merged = sum(s.note.startswith("same as") for s in steps)
     folded = sum(s.note == "folded" for s in steps)
     fused = sum(s.note.startswith("fused") for s in steps)
+    written = [s.buffer for s in steps if s.buffer is not None]
     lines = [f"{name}: {len(steps)} steps ({merged} merged as common subexpressions, "
-             f"{folded} folded, {fused} fused)"]
+             f"{folded} folded, {fused} fused); {len(written)} values planned into "
+             f"{len(set(written))} buffers kept between calls ({kept_bytes} bytes kept)"]
     for i, step in enumerate(steps, 1):
         node = step.node
         inputs = ", ".join(_label(a) for a in node.args if isinstance(a, (Symbol, Tensor)))
+        notes = [step.note] if step.note else []
+        if step.buffer is not None:
+            notes.append(f"buffer {-step.buffer}")
         lines.append(f"{i:4}  {node.name:28} {str(node.shape):18} {node.dtype.name:8} "
-                     f"<- {inputs}" + (f"   [{step.note}]" if step.note else ""))
+                     f"<- {inputs}" + (f"   [{'; '.join(notes)}]" if notes else ""))
         lines += [f"{'':6}{kernel}" for kernel in step.kernels()]
     return "\n".join(lines)
 

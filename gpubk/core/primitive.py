@@ -67,7 +67,7 @@ class Primitive:
 
     __slots__ = ("name", "elementwise", "remembers_input", "composite", "effect",
                  "differentiable", "impl", "abstract", "vjp", "saves", "saves_output",
-                 "_backward", "__weakref__")
+                 "impl_into", "into_shape", "may_view", "_backward", "__weakref__")
 
     def __init__(self, name: str, elementwise: bool = False, remembers_input: bool = False,
                  composite: bool = False, effect: str | None = None,
@@ -92,7 +92,15 @@ class Primitive:
         # sigmoid output's logits, from which crossentropy works exactly. (A graph node has
         # them as its op and first input.)
         self.remembers_input = remembers_input
+        # Whether the value may share memory with an input (a view, or the input itself): an
+        # elementwise op's value is new memory unless it says otherwise (buffers.py).
+        self.may_view = not elementwise
         self.impl: Callable | None = None      # (device, *arrays, **params) -> array
+        # Where the value can be written into a given array (a K.function's kept buffers):
+        # impl_into(device, out, *arrays, **params) writes it into `out`, whose shape is
+        # into_shape(*arrays, **params) (None: not on these arrays; `impl` runs instead).
+        self.impl_into: Callable | None = None
+        self.into_shape: Callable | None = None
         self.abstract: Callable | None = None  # (*avals, **params) -> (shape, dtype)
         self.vjp: Callable | None = None       # (g, y, needs, *inputs, **params) -> grads
         self.saves: tuple = ()                 # the inputs the vjp reads (others: their Aval)
@@ -116,6 +124,12 @@ class Primitive:
 
     def def_impl(self, fn: Callable) -> Callable:
         self.impl = fn
+        return fn
+
+    def def_impl_into(self, fn: Callable, shape: Callable) -> Callable:
+        """`fn(device, out, *arrays, **params)` writes the value into `out`, an array of
+        shape `shape(*arrays, **params)` and the node's dtype (see `impl_into`)."""
+        self.impl_into, self.into_shape = fn, shape
         return fn
 
     def def_abstract(self, fn: Callable) -> Callable:

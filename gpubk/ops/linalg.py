@@ -66,6 +66,9 @@ def _matmul_vjp(g, y, needs, a, b):
 matmul_p = Primitive("matmul")
 matmul_p.def_impl(lambda device, a, b: a @ b)
 matmul_p.def_abstract(_matmul_abstract)
+matmul_p.def_impl_into(lambda device, out, a, b: device.xp.matmul(a, b, out=out),
+                       lambda a, b: (a.shape[0], b.shape[1])
+                       if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype else None)
 matmul_p.def_vjp(_matmul_vjp, saves=(0, 1))
 
 

@@ -423,6 +423,7 @@ def minimum(x, y) -> Tensor:
 # -- casts, selection, stop_gradient ---------------------------------------------------------
 stop_gradient_p = Primitive("stop_gradient", elementwise=True)  # no vjp: nothing flows back
 stop_gradient_p.def_impl(lambda device, a: a)
+stop_gradient_p.may_view = True  # the input itself
 stop_gradient_p.def_abstract(same_as_input)
 
 

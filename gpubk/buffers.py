@@ -1,0 +1,148 @@
+"""The buffer plan of a K.function: which values are written into buffers kept from earlier
+calls, and which values share one.
+
+A step that can write its value into a given array (a fused group, a matmul: `Step.into`) is
+given a key; values whose lifetimes do not overlap and whose shapes and dtypes (as the graph
+knows them) are equal share one, so that a call needs no more buffers than it has values alive
+at once. A value lives from its step to the last step reading it, or reading a value that may be
+a view of it (`Primitive.may_view`). The buffers stay with the
+function between calls (`Workspace`): a training step keeps the same addresses (what CUDA-graph
+capture needs), and large values skip the page faults of fresh memory. On the host only large
+values are (`HOST_MIN_BYTES`): smaller ones cost as much in a new array.
+
+Reuse is safe whatever holds on to a buffer: a buffer is written only when nothing but the call
+refers to it (its reference count: an output the caller kept, a view of it, a tensor a runner
+kept, a DLPack export), else the step writes a new one, which the key keeps from then on. A
+call running while another holds the workspace (another thread's) allocates as if it had none.
+The values of updates get no key: their variable takes the buffer.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+
+# On the host a value is written into a kept buffer from this many bytes: glibc maps larger
+# blocks afresh at each allocation (its largest mmap threshold), so that a new array pays a page
+# fault per 4 KB page; smaller ones come back from its free lists. Measured here (NumPy, float32,
+# a multiply into a new array against into the same one, us): 512 KB 16.4 / 16.2, 4 MB 128 / 129,
+# 16 MB 1841 / 1952, 32 MB 6805 / 4107, 64 MB 12699 / 8835. On a CUDA device every value is
+# (CuPy's pool makes either cheap; kept buffers give the stable addresses graph capture needs).
+HOST_MIN_BYTES = 32 << 20
+
+
+def plan_buffers(steps: list, keep: set, exclude: set) -> int:
+    """Gives each step that can write into a kept buffer (`step.into`, a factory of runners
+    by key) a key (negative ints: values' keys are ids), and its runner; returns how many
+    keys. `keep`: ids of values alive to the end of a call (outputs, updates' arguments);
+    `exclude`: ids of values that must get no key."""
+    end = lifetimes_with_views(steps, keep)
+    free: dict = {}    # (shape, dtype) -> keys whose last value is dead
+    busy: list = []    # (end, kind, key) of the keys in use
+    count = 0
+    for i, step in enumerate(steps):
+        for entry in [b for b in busy if b[0] < i]:
+            busy.remove(entry)
+            free.setdefault(entry[1], []).append(entry[2])
+        if step.into is None or id(step.node) in exclude:
+            continue
+        kind = (step.node.shape, step.node.dtype)
+        if free.get(kind):
+            key = free[kind].pop()
+        else:
+            count += 1
+            key = -count
+        step.run, step.buffer = step.into(key), key
+        busy.append((end[id(step.node)], kind, key))
+    return count
+
+
+def lifetimes_with_views(steps: list, keep: set) -> dict:
+    """For each step's value (by id), the index of the last step that may read its memory:
+    reading it, or reading a value that may be a view of it. Values in `keep` live to the end."""
+    readers: dict = {}
+    for j, step in enumerate(steps):
+        for key in step.reads:
+            readers.setdefault(key, []).append(j)
+    end: dict = {}
+    for i in reversed(range(len(steps))):
+        key = id(steps[i].node)
+        last = len(steps) if key in keep else i
+        for j in readers.get(key, ()):
+            last = max(last, end[id(steps[j].node)] if _may_view(steps[j]) else j)
+        end[key] = last
+    return end
+
+
+def _may_view(step) -> bool:
+    """Whether `step`'s value may share memory with what it reads: not a writer's (new memory
+    or a kept buffer), nor that of a primitive saying so (`Primitive.may_view`)."""
+    return step.into is None and getattr(step.node.op, "may_view", True)
+
+
+class Workspace:
+    """The buffers a function keeps between calls (key -> array), lent to one call at a time:
+    `lend(values)` moves them into a call's values, `keep(values)` takes them back."""
+
+    __slots__ = ("keys", "buffers", "_lock")
+
+    def __init__(self, count: int) -> None:
+        self.keys = tuple(range(-1, -count - 1, -1))
+        self.buffers: dict = {}
+        self._lock = threading.Lock()
+
+    def lend(self, values: dict) -> bool:
+        """Moves the buffers into `values`, unless there are none to plan or another call
+        has them (then the call allocates its own); whether it did (then call `keep`)."""
+        if not self.keys or not self._lock.acquire(blocking=False):
+            return False
+        values.update(self.buffers)
+        self.buffers.clear()  # while lent, a buffer's only holder is the call's values
+        return True
+
+    def keep(self, values: dict) -> None:
+        """Takes back the buffers the call's steps left under their keys."""
+        for key in self.keys:
+            buffer = values.get(key)
+            if buffer is not None:
+                self.buffers[key] = buffer
+        self._lock.release()
+
+    def nbytes(self) -> int:
+        """The memory held between calls."""
+        return sum(buffer.nbytes for buffer in self.buffers.values())
+
+
+def worth_keeping(device, shape: tuple, dtype) -> bool:
+    """Whether a value of `shape` and `dtype` on `device` is written into a kept buffer."""
+    return device.cuda_kernels or math.prod(shape) * dtype.itemsize >= HOST_MIN_BYTES
+
+
+def take(values: dict, key: int, shape: tuple, dtype, xp):
+    """The buffer under `key` (removed from `values`), if it is an `xp` array of `shape` and
+    `dtype` and nothing else refers to it; else None (the caller writes a new one)."""
+    buffer = values.pop(key, None)
+    if buffer is None or buffer.__class__ is not xp.ndarray or buffer.shape != shape or \
+            buffer.dtype != dtype or not unshared(buffer):
+        return None
+    return buffer
+
+
+def unshared(array, holders: int = 0) -> bool:
+    """Whether nothing refers to `array` but the caller's local variable and `holders` others
+    (a variable's attribute: 1)."""
+    return sys.getrefcount(array) <= _ALONE + holders
+
+
+def _count(array) -> int:  # called as `unshared` is, so that it counts alike
+    return sys.getrefcount(array)
+
+
+def _alone() -> int:
+    """What `unshared` counts of an object held by one local variable only (calibrated: the
+    count depends on the interpreter)."""
+    array = object()
+    return _count(array)
+
+
+_ALONE = _alone()
