@@ -102,9 +102,7 @@ def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
             grouped.update(dict.fromkeys(members, sink))
     if not groups:
         return plan
-    parallel = not any(isinstance(s.node.op, Primitive) and (s.node.op.composite or
-                                                              s.node.op.name in BLAS)
-                       for s in steps)
+    parallel = not calls_blas(steps)
     runs_at = [grouped.get(j, j) for j in range(len(steps))]  # a member runs at its sink
     fused = []
     for i, step in enumerate(steps):
@@ -119,6 +117,13 @@ def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
         elif i not in grouped:
             fused.append(step)
     return Plan(fused, plan.raw, plan.fixed)
+
+
+def calls_blas(steps: list) -> bool:
+    """Whether a plan calls BLAS (or holds a composite, which may): its CPU loops and twins
+    then run on one thread (see BLAS)."""
+    return any(isinstance(s.node.op, Primitive) and (s.node.op.composite or
+                                                     s.node.op.name in BLAS) for s in steps)
 
 
 def _fusible(step: Step) -> bool:

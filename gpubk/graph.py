@@ -20,7 +20,8 @@ from . import autodiff, devices, staged_backprop
 from .buffers import Workspace, plan_buffers
 from .core import trace
 from .execute import Boxed
-from .fuse import fuse
+from .fuse import calls_blas, fuse
+from .kernels import launch
 from .ops.control import switch
 from .ops.state import update_p
 from .plan import describe, lifetimes, make_plan
@@ -68,6 +69,7 @@ class Function:
         self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
         updated = {id(s) for s in symbols_in([args for _, args in self._updates])}
         self._workspace = Workspace(plan_buffers(self._plan, keep, updated))
+        self._one_thread = calls_blas(self._plan)  # the CPU twins too (kernels/launch.py)
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
         self._fetch = [_fetcher(o, plan) for o in self.outputs]
@@ -135,6 +137,9 @@ class Function:
     def __call__(self, inputs=()):
         values, device = self._feed(inputs)
         lent = self._workspace.lend(values)
+        threads = launch.threads
+        one_thread = threads.one_thread
+        threads.one_thread = one_thread or self._one_thread
         try:
             with trace.evaluating(), autodiff.no_grad(), device.context():  # staged gradients
                 drop_after = self._drop_after                                 # need no tape
@@ -149,6 +154,7 @@ class Function:
                     for apply, args in self._updates:
                         apply(*substitute(args, boxed))
         finally:
+            threads.one_thread = one_thread
             if lent:
                 self._workspace.keep(values)
         return results[0] if self._single else results

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import formulas, generate
+from . import launch
 from .launch import cpu_twin_applies, cuda_family
 
 RELU, SIGMOID, HARD_SIGMOID, TANH, ELU, SOFTPLUS, SOFTSIGN = range(7)
@@ -103,7 +104,9 @@ def _forward_xp(xp, op, x, alpha, low, high, threshold, top_open):
     if op == TANH:
         return xp.tanh(x)
     if op == ELU:
-        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        # expm1 of x itself where x <= 0 (not of minimum(x, 0), which may turn -0.0 into
+        # +0.0): elu(-0.0) is -0.0 and elu(+0.0) is +0.0, as tf.nn.elu gives them
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.where(x > 0, 0, x)))
     if op == SOFTPLUS:
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
     return x / (1 + xp.abs(x))
@@ -165,7 +168,8 @@ def forward(device, op: int, x, alpha=0.0, low=-math.inf, high=math.inf, thresho
     if _twin_applies(op, x):
         flat = _flat(xp, x, x.dtype)
         out = np.empty_like(flat)
-        cpu_twin(op, "forward")(flat, out, kernel_params(op, flat.dtype, *values))
+        launch.cpu_twin(cpu_twin(op, "forward"), flat)(
+            flat, out, kernel_params(op, flat.dtype, *values))
         return out.reshape(x.shape)
     return _forward_xp(xp, op, x, *values).astype(x.dtype, copy=False)
 
@@ -187,6 +191,7 @@ def backward(device, op: int, v, g, alpha=0.0, low=-math.inf, high=math.inf, thr
     if _twin_applies(op, v):
         flat_v, flat_g = _flat(xp, v, v.dtype), _flat(xp, g, v.dtype)
         out = np.empty_like(flat_v)
-        cpu_twin(op, "backward")(flat_v, flat_g, out, kernel_params(op, flat_v.dtype, *values))
+        launch.cpu_twin(cpu_twin(op, "backward"), flat_v)(
+            flat_v, flat_g, out, kernel_params(op, flat_v.dtype, *values))
         return out.reshape(v.shape)
     return _backward_xp(xp, op, v, g, *values).astype(v.dtype, copy=False)

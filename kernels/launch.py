@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 import types
 
 import numpy as np
@@ -16,6 +17,17 @@ cpu_twin_min_size = 1 << 15
 one_thread_twins = True
 
 FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _Threads(threading.local):
+    """`one_thread`: set (per thread) while a K.function whose plan calls BLAS runs. OpenBLAS's
+    threads spin for a while after each product and hold the cores a parallel twin would wake
+    its threads on: a 256x512 softmax and crossentropy after a matmul took 9.6 ms a call in
+    parallel, 1.6 ms on one thread (2 cores; the fused loops follow the same rule, fuse.BLAS)."""
+    one_thread = False
+
+
+threads = _Threads()
 
 
 class Rows:
@@ -63,13 +75,14 @@ def cpu_twin_applies(a) -> bool:
 
 def cpu_twin(kernel, a):
     """The CPU twin to run on `a`, or None where NumPy's formulas run (float16 and integer
-    arrays): `kernel` itself, parallel, from `cpu_twin_min_size` elements; below, its compile on
-    one thread, which still beats NumPy's several passes (an 8x4 softmax crossentropy: 1.5 us,
-    against 11 us through NumPy), unless `one_thread_twins` is off."""
+    arrays): `kernel` itself, parallel, from `cpu_twin_min_size` elements (on one thread while
+    `threads.one_thread` says so); below, its compile on one thread, which still beats NumPy's
+    several passes (an 8x4 softmax crossentropy: 1.5 us, against 11 us through NumPy), unless
+    `one_thread_twins` is off."""
     if a.dtype not in FLOAT_TYPES:
         return None
     if a.size >= cpu_twin_min_size:
-        return kernel
+        return _one_thread(kernel) if threads.one_thread else kernel
     return _one_thread(kernel) if one_thread_twins else None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from numba import njit, prange
 
 from .fastmath import REDUCE_FLAGS, exp, log, row_max
-from . import launch
 from .launch import Rows, cpu_twin, cuda_family
 
 
@@ -22,12 +21,14 @@ def _forward_cpu(x, out, take_log):
         row, o = x[i], out[i]
         m = row_max(row)
         s = row.dtype.type(0)
-        if take_log:
+        if take_log:  # (x - m) - log(s), as NumPy: x - (m + log(s)) rounds at the scale of m
             for j in range(row.shape[0]):
-                s += exp(row[j] - m)
-            shift = m + log(s)
+                d = row[j] - m
+                o[j] = d  # stored, so that "reassoc" cannot fold the subtractions back
+                s += exp(d)
+            log_s = log(s)
             for j in range(row.shape[0]):
-                o[j] = row[j] - shift
+                o[j] -= log_s
         else:
             for j in range(row.shape[0]):
                 e = exp(row[j] - m)
@@ -78,10 +79,7 @@ def forward(device, a, axis: int, take_log: bool = False):
     xp = device.xp
     if a.size == 0:
         return xp.empty_like(a)
-    # (small log-softmaxes stay with NumPy: the twin's m + log(s) rounds at the scale of the
-    # row's max, several ulp off for large logits)
-    twin = None if device.cuda_kernels or take_log and a.size < launch.cpu_twin_min_size \
-        else cpu_twin(_forward_cpu, a)
+    twin = None if device.cuda_kernels else cpu_twin(_forward_cpu, a)
     if not device.cuda_kernels and twin is None:
         return _forward_xp(xp, a, axis, take_log)
     rows = Rows(xp, a, axis)

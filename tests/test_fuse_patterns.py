@@ -612,6 +612,26 @@ def test_generated_loops_are_cached_on_disk_across_processes(tmp_path):
     assert second["error"] < 1e-6
 
 
+def test_a_loop_whose_file_cannot_be_written_compiles_uncached(tmp_path, monkeypatch):
+    """A cache folder that fails on writing (a full disk) costs the cache, not the call."""
+    from gpubk.kernels import fused
+
+    monkeypatch.setenv("GPUBK_CACHE_DIR", str(tmp_path))
+
+    def full(path, text):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(fused, "_write_once", full)
+    # a pattern of its own (a constant no other test uses), so that it compiles here
+    pattern = fused.Pattern("float64", (("a", "float64"),),
+                            (("multiply", ("x0", "x0"), ()), ("add", ("t0", "x0"), ()),
+                             ("clip", ("t1",), (-0.123456, 7.654321))))
+    x = np.linspace(-3, 3, 64)
+    out = np.empty_like(x)
+    fused.cpu_kernel(pattern, False)(out, 1, 64, x)
+    np.testing.assert_allclose(out, np.clip(x * x + x, -0.123456, 7.654321), rtol=1e-15)
+    assert not list((tmp_path / "fused").glob("*.py"))
+
+
 # -- 10. updates written into a variable's own buffer (fuse.py `into`) -------------------------
 @pytest.mark.parametrize("form", ["pair", "K.update"])
 def test_an_update_written_in_place_keeps_the_buffer_and_outputs_see_old_values(form, rng):

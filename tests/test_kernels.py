@@ -7,6 +7,7 @@ import pytest
 from numba.core import sigutils
 
 from conftest import HAS_GPU
+import gpubk as K
 from gpubk import devices
 from gpubk.kernels import crossentropy, elementwise, launch, softmax
 
@@ -317,3 +318,18 @@ def test_compiled_kernels_are_cached_for_the_next_process(tmp_path):
         assert run.returncode == 0, run.stderr
     first, second = (tuple(map(int, r.stdout.split())) for r in runs)
     assert first == (0, 1) and second == (1, 0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 90.0, 1000.0])
+def test_log_softmax_of_large_logits_rounds_at_the_result_s_scale(kernel_device, offset):
+    """(z - max) - log(sum): computing z - (max + log(sum)) instead rounds at the scale of the
+    max (ulp(1000) = 6e-5 in float32), far off for results near zero. Each value within 4 ulp
+    of itself of float64, plus 6e-7 for log(sum) (the float32 sum's rounding, near sum = 1);
+    rows in parallel from 32K values."""
+    shape = (4, 64) if kernel_device == "sim" else (64, 512)
+    z = (np.random.default_rng(5).standard_normal(shape) * 3 + offset).astype(np.float32)
+    shifted = z.astype(np.float64) - z.max(-1, keepdims=True)
+    want = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    got = K.eval(K.log_softmax(K.constant(z)))
+    bound = 4 * np.spacing(np.abs(want).astype(np.float32)) + 6e-7
+    assert np.all(np.abs(got - want) <= bound), np.max(np.abs(got - want) / bound)

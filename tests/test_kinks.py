@@ -176,3 +176,19 @@ def test_zero_initialised_logistic_regression_takes_the_keras_first_step():
     loss = K.mean(K.binary_crossentropy(K.constant(y, "float64"), logits, from_logits=True))
     np.testing.assert_allclose(K.eval(K.gradients(loss, [w])[0]), x.T @ (0.5 - y) / 3,
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+@pytest.mark.parametrize("large", [False, True])  # on the CPU: NumPy's formula; the CPU twin
+def test_elu_keeps_the_sign_of_zero(kernel_device, large, alpha):
+    """tf.nn.elu is `x < 0 ? expm1(x) : x`, so elu(-0.0) is -0.0 and elu(+0.0) is +0.0; Keras 2
+    scales by alpha where `x > 0` fails: alpha * -0.0 is still -0.0."""
+    size = (1 << 16 if kernel_device != "sim" else 64) if large else 3  # the simulator is slow
+    x = np.zeros(size, np.float32)
+    x[::2] = -0.0
+    got = K.eval(K.elu(K.constant(x), alpha))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(x))
+    np.testing.assert_array_equal(got, 0.0)
+    p = K.placeholder(shape=(size,))
+    fused = K.function([p], [K.elu(p * 1.0, alpha)])([x])[0]  # fused from 2K elements
+    np.testing.assert_array_equal(np.signbit(fused), np.signbit(x))

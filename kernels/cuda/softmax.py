@@ -22,10 +22,10 @@ def _forward_cuda(x, out, take_log):
     for j in range(tid, n, step):
         s += math.exp(x[row, j] - m)
     s = block_sum(buf, s)
-    if take_log:
-        shift = m + math.log(s)
+    if take_log:  # (x - m) - log(s), as NumPy: x - (m + log(s)) rounds at the scale of m
+        log_s = math.log(s)
         for j in range(tid, n, step):
-            out[row, j] = x[row, j] - shift
+            out[row, j] = (x[row, j] - m) - log_s
     else:
         inv = like(s, 1.0) / s  # one division per row
         for j in range(tid, n, step):
