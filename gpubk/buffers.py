@@ -22,6 +22,8 @@ import math
 import sys
 import threading
 
+import numpy as np
+
 # On the host a value is written into a kept buffer from this many bytes: glibc maps larger
 # blocks afresh at each allocation (its largest mmap threshold), so that a new array pays a page
 # fault per 4 KB page; smaller ones come back from its free lists. Measured here (NumPy, float32,
@@ -74,27 +76,40 @@ def lifetimes_with_views(steps: list, keep: set) -> dict:
     return end
 
 
+def gpu_only(step) -> bool:
+    """Whether `step` writes into its kept buffer on a GPU only (a primitive's `impl_into`)."""
+    return getattr(step.node.op, "impl_into", None) is not None
+
+
 def _may_view(step) -> bool:
-    """Whether `step`'s value may share memory with what it reads: not a writer's (new memory
-    or a kept buffer), nor that of a primitive saying so (`Primitive.may_view`)."""
-    return step.into is None and getattr(step.node.op, "may_view", True)
+    """Whether `step`'s value may share memory with what it reads: a common subexpression's
+    (the value it repeats), else not a writer's (new memory or a kept buffer), nor that of a
+    primitive saying so (`Primitive.may_view`)."""
+    return step.note.startswith("same as") or \
+        step.into is None and getattr(step.node.op, "may_view", True)
 
 
 class Workspace:
     """The buffers a function keeps between calls (key -> array), lent to one call at a time:
     `lend(values)` moves them into a call's values, `keep(values)` takes them back."""
 
-    __slots__ = ("keys", "buffers", "_lock")
+    __slots__ = ("keys", "host", "buffers", "_lock")
 
-    def __init__(self, count: int) -> None:
-        self.keys = tuple(range(-1, -count - 1, -1))
+    def __init__(self, steps: list) -> None:
+        keys = {step.buffer for step in steps if step.buffer is not None}
+        self.keys = tuple(sorted(keys))
+        # whether a step writes into a kept buffer on the host too (a fused group's; a
+        # product's only on a GPU: execute.into_runner)
+        self.host = any(step.buffer is not None and not gpu_only(step) for step in steps)
         self.buffers: dict = {}
         self._lock = threading.Lock()
 
-    def lend(self, values: dict) -> bool:
-        """Moves the buffers into `values`, unless there are none to plan or another call
-        has them (then the call allocates its own); whether it did (then call `keep`)."""
-        if not self.keys or not self._lock.acquire(blocking=False):
+    def lend(self, values: dict, device) -> bool:
+        """Moves the buffers into `values`, unless no step writes into one on `device` or
+        another call has them (then the call allocates its own); whether it did (then call
+        `keep`)."""
+        if not self.keys or not (self.host or device.cuda_kernels) or \
+                not self._lock.acquire(blocking=False):
             return False
         values.update(self.buffers)
         self.buffers.clear()  # while lent, a buffer's only holder is the call's values
@@ -109,8 +124,8 @@ class Workspace:
         self._lock.release()
 
     def nbytes(self) -> int:
-        """The memory held between calls."""
-        return sum(buffer.nbytes for buffer in self.buffers.values())
+        """The memory held between calls (0 while a call has the buffers)."""
+        return sum(buffer.nbytes for buffer in list(self.buffers.values()))  # a call may lend
 
 
 def worth_keeping(device, shape: tuple, dtype) -> bool:
@@ -118,12 +133,15 @@ def worth_keeping(device, shape: tuple, dtype) -> bool:
     return device.cuda_kernels or math.prod(shape) * dtype.itemsize >= HOST_MIN_BYTES
 
 
-def take(values: dict, key: int, shape: tuple, dtype, xp):
-    """The buffer under `key` (removed from `values`), if it is an `xp` array of `shape` and
-    `dtype` and nothing else refers to it; else None (the caller writes a new one)."""
+def take(values: dict, key: int, shape: tuple, dtype, device):
+    """The buffer under `key` (removed from `values`), if it is an array of `device` (its kind,
+    and on a GPU its index) of `shape` and `dtype`, and nothing else refers to it; else None
+    (the caller writes a new one)."""
     buffer = values.pop(key, None)
-    if buffer is None or buffer.__class__ is not xp.ndarray or buffer.shape != shape or \
+    if buffer is None or buffer.__class__ is not device.xp.ndarray or buffer.shape != shape or \
             buffer.dtype != dtype or not unshared(buffer):
+        return None
+    if device.xp is not np and buffer.device.id != device.index:  # another GPU's
         return None
     return buffer
 
@@ -140,9 +158,16 @@ def _count(array) -> int:  # called as `unshared` is, so that it counts alike
 
 def _alone() -> int:
     """What `unshared` counts of an object held by one local variable only (calibrated: the
-    count depends on the interpreter)."""
-    array = object()
-    return _count(array)
+    count depends on the interpreter). Measured with no trace function set: one that reads
+    `frame.f_locals` (a debugger, pysnooper) would add references, and every buffer would then
+    look free with as many other holders."""
+    tracer = sys.gettrace()
+    sys.settrace(None)
+    try:
+        array = object()
+        return _count(array)
+    finally:
+        sys.settrace(tracer)
 
 
 _ALONE = _alone()

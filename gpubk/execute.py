@@ -82,7 +82,7 @@ def into_runner(node: Symbol, raw: set, fixed: dict, plain):
                 shape = into_shape(*arrays, **params)
                 if shape is None or arrays[0].dtype != dtype:  # not on these arrays
                     return impl(where, *arrays, **params)
-                out = take(values, key, shape, dtype, where.xp)
+                out = take(values, key, shape, dtype, where)
                 if out is None:
                     out = where.xp.empty(shape, dtype)
                 impl_into(where, out, *arrays, **params)

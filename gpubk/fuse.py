@@ -266,7 +266,7 @@ def _group_step(members: list, plan: Plan, parallel: bool, into=None) -> Step:
                 if layout is not None:
                     kept = key is not None and worth_keeping(where, layout.shape, layout.dtype)
                     if kept:
-                        target = take(values, key, layout.shape, layout.dtype, where.xp)
+                        target = take(values, key, layout.shape, layout.dtype, where)
                     out = _run_fused(layout, arrays, where, parallel, target)
                     if out is not None:
                         if kept:

@@ -68,7 +68,8 @@ class Function:
         plan.raw.update(id(p) for p in (*self.inputs, *self._defaults))  # fed: raw arrays
         self._plan, self._raw, self._fixed = plan.steps, plan.raw, plan.fixed
         updated = {id(s) for s in symbols_in([args for _, args in self._updates])}
-        self._workspace = Workspace(plan_buffers(self._plan, keep, updated))
+        plan_buffers(self._plan, keep, updated)
+        self._workspace = Workspace(self._plan)
         self._one_thread = calls_blas(self._plan)  # the CPU twins too (kernels/launch.py)
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
@@ -136,7 +137,7 @@ class Function:
 
     def __call__(self, inputs=()):
         values, device = self._feed(inputs)
-        lent = self._workspace.lend(values)
+        lent = self._workspace.lend(values, device)
         threads = launch.threads
         one_thread = threads.one_thread
         threads.one_thread = one_thread or self._one_thread

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autodiff
+from .buffers import gpu_only
 from .core import trace
 from .core.primitive import Primitive, bind, device_of
 from .execute import boxed, into_runner, node_device, raw_runner
@@ -135,7 +136,7 @@ def describe(steps: list, name: str, kept_bytes: int = 0) -> str:
         inputs = ", ".join(_label(a) for a in node.args if isinstance(a, (Symbol, Tensor)))
         notes = [step.note] if step.note else []
         if step.buffer is not None:
-            notes.append(f"buffer {-step.buffer}")
+            notes.append(f"buffer {-step.buffer}" + (" on a GPU" if gpu_only(step) else ""))
         lines.append(f"{i:4}  {node.name:28} {str(node.shape):18} {node.dtype.name:8} "
                      f"<- {inputs}" + (f"   [{'; '.join(notes)}]" if notes else ""))
         lines += [f"{'':6}{kernel}" for kernel in step.kernels()]

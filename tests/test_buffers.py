@@ -2,13 +2,16 @@
 calls, shared where lifetimes do not overlap; nothing a caller, a view or another call holds is
 ever written. Every value is checked against NumPy float64."""
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
 import pytest
 
 import gpubk as K
-from gpubk import buffers
+from gpubk import buffers, devices
 from gpubk.ops.shape import reshape_p
 
 
@@ -147,7 +150,7 @@ def test_a_call_while_another_holds_the_workspace_allocates_its_own(kernel_devic
     f = K.function([x], [d])
     f([np.ones(n, np.float32)])
     held = {}
-    assert f._workspace.lend(held)  # as a call running in another thread would
+    assert f._workspace.lend(held, devices.current())  # as another thread's call would
     kept = {key: id(b) for key, b in held.items()}
     xs = np.full(n, 3.0, np.float32)
     np.testing.assert_allclose(f([xs])[0], _staged_numpy(xs), rtol=1e-6)
@@ -190,4 +193,79 @@ def test_an_error_during_a_call_gives_the_workspace_back(keep_all):
     got, ce = f([xs, np.array([0, 1, 2, 0], np.int32)])
     np.testing.assert_allclose(got, np.full(n, 1.5), rtol=1e-7)
     np.testing.assert_allclose(ce, np.full(4, np.log(3.0)), rtol=1e-6)
-    assert f._workspace.lend({})  # free again
+    assert f._workspace.lend({}, devices.current())  # free again
+
+
+def test_a_value_a_common_subexpression_repeats_keeps_its_buffer(keep_all):
+    """a2 is a (merged): a's buffer lives as long as a2 is read, so d gets a buffer of its own,
+    and every kept buffer is the same object from one call to the next."""
+    x, y = K.placeholder(shape=(64, 64)), K.placeholder(shape=(64, 64))
+    e = K.exp(K.square(x))
+    a, a2 = K.tanh(e), K.tanh(e)
+    d = K.tanh(K.square(y))
+    f = K.function([x, y], [K.sin(a), K.sum(K.dot(a2, d))])
+    written = dict(_buffers_of(f))
+    assert len(set(written.values())) == len(written)  # a's, d's and sin's: none shared
+    xs, ys = np.full((64, 64), 0.5, np.float32), np.full((64, 64), 0.25, np.float32)
+    kept = None
+    for _ in range(3):
+        sin_a, total = f([xs, ys])
+        now = {key: id(b) for key, b in f._workspace.buffers.items()}
+        assert kept is None or now == kept
+        kept = now
+    ta, td = np.tanh(np.exp(0.25)), np.tanh(0.0625)
+    np.testing.assert_allclose(sin_a, np.sin(ta), rtol=1e-6)
+    np.testing.assert_allclose(total, 64 ** 3 * ta * td, rtol=1e-5)
+
+
+def test_a_product_s_buffer_is_said_to_be_a_gpu_s_and_the_host_lends_none():
+    x = K.placeholder(shape=(None, 8))
+    f = K.function([x], [K.dot(x, K.variable(np.eye(8, dtype=np.float32)))])
+    assert "[buffer 1 on a GPU]" in f.plan()
+    with K.device("cpu"):
+        assert not f._workspace.lend({}, devices.current())
+    np.testing.assert_array_equal(f([np.ones((2, 8), np.float32)])[0], np.ones((2, 8)))
+
+
+def test_plan_can_be_read_while_another_thread_calls(keep_all):
+    n = 4096
+    x, d = _staged(n)
+    f = K.function([x], [d])
+    done, errors = threading.Event(), []
+
+    def calls():
+        xs = np.ones(n, np.float32)
+        while not done.is_set():
+            f([xs])
+    worker = threading.Thread(target=calls)
+    worker.start()
+    try:
+        for _ in range(2000):
+            try:
+                f.plan()
+            except RuntimeError as error:  # "dictionary changed size during iteration"
+                errors.append(error)
+    finally:
+        done.set()
+        worker.join()
+    assert errors == []
+
+
+_TRACED_IMPORT = """
+import sys
+def tracer(frame, event, arg):
+    frame.f_locals  # a debugger's view of the locals: one more reference to each
+    return tracer
+sys.settrace(tracer)
+from gpubk import buffers
+sys.settrace(None)
+print(buffers._ALONE)
+"""
+
+
+def test_the_reference_count_is_calibrated_without_a_tracer():
+    """Imported under a trace function that reads each frame's locals, the calibration still
+    counts one holder: else a result the caller keeps would look free and be written over."""
+    traced = subprocess.run([sys.executable, "-c", textwrap.dedent(_TRACED_IMPORT)],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert int(traced.stdout.split()[-1]) == buffers._ALONE

@@ -95,6 +95,7 @@ def _reduction_abstract(x, *, axes, keepdims):
 def _reduction_primitive(name: str, impl, abstract=_reduction_abstract, vjp=None,
                          saves=(), output=False) -> Primitive:
     p = Primitive(name)
+    p.may_view = False  # a reduction's value is new memory (buffers.py), axes=() included
     p.def_impl(impl)
     p.def_abstract(abstract)
     if vjp is not None:
