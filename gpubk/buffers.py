@@ -89,39 +89,42 @@ def _may_view(step) -> bool:
         step.into is None and getattr(step.node.op, "may_view", True)
 
 
+# Where a call's values hold its function's workspace, and whether the call has its buffers
+# (lent on the first write into one: a call writing none pays nothing).
+WORKSPACE, LENT = "workspace", "lent"
+
+
 class Workspace:
     """The buffers a function keeps between calls (key -> array), lent to one call at a time:
-    `lend(values)` moves them into a call's values, `keep(values)` takes them back."""
+    a call's values hold the workspace under WORKSPACE; the first `take` moves the buffers into
+    them (`lend_to`), and `keep` takes back what the call left under their keys."""
 
-    __slots__ = ("keys", "host", "buffers", "_lock")
+    __slots__ = ("keys", "buffers", "_lock")
 
     def __init__(self, steps: list) -> None:
-        keys = {step.buffer for step in steps if step.buffer is not None}
-        self.keys = tuple(sorted(keys))
-        # whether a step writes into a kept buffer on the host too (a fused group's; a
-        # product's only on a GPU: execute.into_runner)
-        self.host = any(step.buffer is not None and not gpu_only(step) for step in steps)
+        self.keys = tuple(sorted({step.buffer for step in steps if step.buffer is not None}))
         self.buffers: dict = {}
         self._lock = threading.Lock()
 
-    def lend(self, values: dict, device) -> bool:
-        """Moves the buffers into `values`, unless no step writes into one on `device` or
-        another call has them (then the call allocates its own); whether it did (then call
-        `keep`)."""
-        if not self.keys or not (self.host or device.cuda_kernels) or \
-                not self._lock.acquire(blocking=False):
-            return False
-        values.update(self.buffers)
-        self.buffers.clear()  # while lent, a buffer's only holder is the call's values
-        return True
+    def lend_to(self, values: dict) -> bool:
+        """Whether the call of `values` has the buffers: lent now, unless another call has
+        them (then this call allocates its own)."""
+        lent = values.get(LENT)
+        if lent is None:
+            lent = values[LENT] = self._lock.acquire(blocking=False)
+            if lent:
+                values.update(self.buffers)
+                self.buffers.clear()  # while lent, a buffer's only holder is the call's values
+        return lent
 
     def keep(self, values: dict) -> None:
-        """Takes back the buffers the call's steps left under their keys."""
-        for key in self.keys:
-            buffer = values.get(key)
-            if buffer is not None:
-                self.buffers[key] = buffer
-        self._lock.release()
+        """After a call: takes back the buffers it left under their keys, if it had them."""
+        if values.get(LENT):
+            for key in self.keys:
+                buffer = values.get(key)
+                if buffer is not None:
+                    self.buffers[key] = buffer
+            self._lock.release()
 
     def nbytes(self) -> int:
         """The memory held between calls (0 while a call has the buffers)."""
@@ -134,9 +137,13 @@ def worth_keeping(device, shape: tuple, dtype) -> bool:
 
 
 def take(values: dict, key: int, shape: tuple, dtype, device):
-    """The buffer under `key` (removed from `values`), if it is an array of `device` (its kind,
-    and on a GPU its index) of `shape` and `dtype`, and nothing else refers to it; else None
-    (the caller writes a new one)."""
+    """The buffer under `key` (removed from `values`), if the call has its function's buffers
+    (`Workspace.lend_to`), and it is an array of `device` (its kind, and on a GPU its index) of
+    `shape` and `dtype` that nothing else refers to; else None (the caller writes a new one,
+    and leaves it under `key` all the same)."""
+    workspace = values.get(WORKSPACE)
+    if workspace is None or not workspace.lend_to(values):
+        return None
     buffer = values.pop(key, None)
     if buffer is None or buffer.__class__ is not device.xp.ndarray or buffer.shape != shape or \
             buffer.dtype != dtype or not unshared(buffer):

@@ -17,7 +17,7 @@ import functools
 import numpy as np
 
 from . import autodiff, devices, staged_backprop
-from .buffers import Workspace, plan_buffers
+from .buffers import WORKSPACE, Workspace, plan_buffers
 from .core import trace
 from .execute import Boxed
 from .fuse import calls_blas, fuse
@@ -137,7 +137,8 @@ class Function:
 
     def __call__(self, inputs=()):
         values, device = self._feed(inputs)
-        lent = self._workspace.lend(values, device)
+        if self._workspace.keys:
+            values[WORKSPACE] = self._workspace
         threads = launch.threads
         one_thread = threads.one_thread
         threads.one_thread = one_thread or self._one_thread
@@ -156,8 +157,7 @@ class Function:
                         apply(*substitute(args, boxed))
         finally:
             threads.one_thread = one_thread
-            if lent:
-                self._workspace.keep(values)
+            self._workspace.keep(values)
         return results[0] if self._single else results
 
 
