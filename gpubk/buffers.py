@@ -14,13 +14,15 @@ Reuse is safe whatever holds on to a buffer: a buffer is written only when nothi
 refers to it (its reference count: an output the caller kept, a view of it, a tensor a runner
 kept, a DLPack export), else the step writes a new one, which the key keeps from then on. A
 call running while another holds the workspace (another thread's) allocates as if it had none.
-The values of updates get no key: their variable takes the buffer.
+The values of updates get no key: their variable takes the buffer. `K.clear_session()` drops
+every function's kept buffers.
 """
 from __future__ import annotations
 
 import math
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -99,12 +101,20 @@ class Workspace:
     a call's values hold the workspace under WORKSPACE; the first `take` moves the buffers into
     them (`lend_to`), and `keep` takes back what the call left under their keys."""
 
-    __slots__ = ("keys", "buffers", "_lock")
+    __slots__ = ("keys", "buffers", "_lock", "__weakref__")
 
     def __init__(self, steps: list) -> None:
         self.keys = tuple(sorted({step.buffer for step in steps if step.buffer is not None}))
         self.buffers: dict = {}
         self._lock = threading.Lock()
+        if self.keys:
+            _workspaces.add(self)
+
+    def release(self) -> None:
+        """Drops the kept buffers (a later call allocates anew), unless a call has them."""
+        if self._lock.acquire(blocking=False):
+            self.buffers.clear()
+            self._lock.release()
 
     def lend_to(self, values: dict) -> bool:
         """Whether the call of `values` has the buffers: lent now, unless another call has
@@ -129,6 +139,15 @@ class Workspace:
     def nbytes(self) -> int:
         """The memory held between calls (0 while a call has the buffers)."""
         return sum(buffer.nbytes for buffer in list(self.buffers.values()))  # a call may lend
+
+
+_workspaces: weakref.WeakSet = weakref.WeakSet()  # of the functions alive
+
+
+def release_all() -> None:
+    """Drops the buffers every function keeps (K.clear_session)."""
+    for workspace in list(_workspaces):
+        workspace.release()
 
 
 def worth_keeping(device, shape: tuple, dtype) -> bool:

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import gc
 
+from . import buffers
 from .core import trace
 from .symbolic import Symbol
 from .ops import state
@@ -36,8 +37,10 @@ def reset_uids() -> None:
 
 def clear_session() -> None:
     """Keras: `K.clear_session()`. Leaves graph style (ops on variables compute at once again),
-    resets the uid counters and name scopes, and collects garbage."""
+    resets the uid counters and name scopes, drops the buffers functions keep between calls
+    (a function made before still works: it allocates them anew), and collects garbage."""
     reset_session_state()
+    buffers.release_all()
     gc.collect()
 
 

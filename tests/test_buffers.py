@@ -269,3 +269,16 @@ def test_the_reference_count_is_calibrated_without_a_tracer():
     traced = subprocess.run([sys.executable, "-c", textwrap.dedent(_TRACED_IMPORT)],
                             capture_output=True, text=True, timeout=120, check=True)
     assert int(traced.stdout.split()[-1]) == buffers._ALONE
+
+
+def test_clear_session_drops_the_kept_buffers_and_the_function_still_works(keep_all):
+    n = 4096
+    x, d = _staged(n)
+    f = K.function([x], [d])
+    xs = np.full(n, 2.0, np.float32)
+    f([xs])
+    assert f._workspace.nbytes() >= 2 * 4 * n  # b's buffer and the output's
+    K.clear_session()
+    assert f._workspace.nbytes() == 0
+    np.testing.assert_allclose(f([xs])[0], _staged_numpy(xs), rtol=1e-6)
+    assert f._workspace.nbytes() >= 2 * 4 * n
