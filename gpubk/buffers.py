@@ -14,7 +14,9 @@ Reuse is safe whatever holds on to a buffer: a buffer is written only when nothi
 refers to it (its reference count: an output the caller kept, a view of it, a tensor a runner
 kept, a DLPack export), else the step writes a new one, which the key keeps from then on. A
 call running while another holds the workspace (another thread's) allocates as if it had none.
-The values of updates get no key: their variable takes the buffer. `K.clear_session()` drops
+The values of updates get no key: their variable takes the buffer. On a GPU, kernels are
+ordered by the stream: calls from threads on different non-default CuPy streams could write a
+kept buffer that a kernel queued by the other still reads (CuPy's pool would order the reuse). `K.clear_session()` drops
 every function's kept buffers.
 """
 from __future__ import annotations
@@ -184,15 +186,17 @@ def _count(array) -> int:  # called as `unshared` is, so that it counts alike
 
 def _alone() -> int:
     """What `unshared` counts of an object held by one local variable only (calibrated: the
-    count depends on the interpreter). Measured with no trace function set: one that reads
-    `frame.f_locals` (a debugger, pysnooper) would add references, and every buffer would then
-    look free with as many other holders."""
-    tracer = sys.gettrace()
+    count depends on the interpreter). Measured with no trace or profile function set: one
+    that reads `frame.f_locals` (a debugger, pysnooper, a profiler) would add references, and
+    every buffer would then look free with as many other holders."""
+    tracer, profiler = sys.gettrace(), sys.getprofile()
     sys.settrace(None)
+    sys.setprofile(None)
     try:
         array = object()
         return _count(array)
     finally:
+        sys.setprofile(profiler)
         sys.settrace(tracer)
 
 

@@ -119,10 +119,10 @@ def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
     return Plan(fused, plan.raw, plan.fixed)
 
 
-def calls_blas(steps: list) -> bool:
-    """Whether a plan calls BLAS (or holds a composite, which may): its CPU loops and twins
-    then run on one thread (see BLAS)."""
-    return any(isinstance(s.node.op, Primitive) and (s.node.op.composite or
+def calls_blas(steps: list, composites: bool = True) -> bool:
+    """Whether a plan calls BLAS (or, with `composites`, holds a composite, which may): its
+    CPU loops and twins then run on one thread (see BLAS)."""
+    return any(isinstance(s.node.op, Primitive) and (composites and s.node.op.composite or
                                                      s.node.op.name in BLAS) for s in steps)
 
 

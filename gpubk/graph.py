@@ -70,7 +70,7 @@ class Function:
         updated = {id(s) for s in symbols_in([args for _, args in self._updates])}
         plan_buffers(self._plan, keep, updated)
         self._workspace = Workspace(self._plan)
-        self._one_thread = calls_blas(self._plan)  # the CPU twins too (kernels/launch.py)
+        self._one_thread = calls_blas(self._plan, composites=False)  # the twins: kernels/launch.py
         self._steps = [(id(step.node), step.run) for step in self._plan]
         self._drop_after = lifetimes(self._plan, keep)
         self._fetch = [_fetcher(o, plan) for o in self.outputs]

@@ -46,6 +46,10 @@ _THIS_FILE = hashlib.sha256(b"".join(
     for name in ("fused.py", "fastmath.py", "precision.py", "formulas.py"))).hexdigest()
 
 
+_UMASK = os.umask(0o022)  # read (it can only be read by setting it), then set back
+os.umask(_UMASK)
+
+
 @dataclasses.dataclass(frozen=True)
 class Pattern:
     """What a fused kernel computes, independent of the graph it came from: equal patterns
@@ -215,7 +219,7 @@ def _write_once(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as file:
             file.write(text)
-        os.chmod(tmp, 0o644)  # as a file written plainly (mkstemp's is the owner's only)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as a file written plainly (mkstemp's: owner only)
         os.replace(tmp, path)
     except OSError:
         os.unlink(tmp)
@@ -228,7 +232,7 @@ def compile_source(pattern: Pattern, text: str, namespace: dict, suffix: str = "
     own, and whether Numba may cache it on disk: where `cache_dir()` is writable (and
     `cacheable`), `text` is written to `<name><suffix>.py` there (after a comment line: the
     pattern and `header`) and compiled from that file, which Numba's cache needs (where writing
-    it fails, it is compiled uncached). The module is
+    that file fails, it is compiled uncached; Numba's own index files are Numba's to write). The module is
     registered: a cached function's environment is rebuilt by importing its module by name."""
     folder = cache_dir() if cacheable else None
     path = f"<{pattern.name}{suffix}>"

@@ -52,3 +52,17 @@ def test_the_one_thread_setting_ends_with_a_failing_call():
     with pytest.raises(ValueError, match="sparse_categorical_crossentropy"):
         f([np.ones((2, 3), np.float32), np.array([0, 5], np.int32)])
     assert launch.threads.one_thread is False
+
+
+def test_a_plan_with_a_condition_but_no_product_keeps_the_twins_parallel(monkeypatch):
+    seen = []
+    original = launch._one_thread
+    monkeypatch.setattr(launch, "_one_thread", lambda kernel: seen.append(kernel) or
+                        original(kernel))
+    x, c = K.placeholder(shape=(128, 320)), K.placeholder(shape=())
+    f = K.function([x, c], [K.softmax(K.switch(c > 0, x * 2.0, x * 3.0))])
+    xs = np.random.default_rng(4).standard_normal((128, 320)).astype(np.float32)
+    (got,) = f([xs, 1.0])
+    assert seen == []
+    np.testing.assert_allclose(got, _softmax64(2.0 * xs.astype(np.float64)), rtol=2e-5,
+                               atol=1e-9)

@@ -613,7 +613,8 @@ def test_generated_loops_are_cached_on_disk_across_processes(tmp_path):
 
 
 def test_a_loop_whose_file_cannot_be_written_compiles_uncached(tmp_path, monkeypatch):
-    """A cache folder that fails on writing (a full disk) costs the cache, not the call."""
+    """A generated loop's file that cannot be written (a full disk) costs the cache, not the
+    call."""
     from gpubk.kernels import fused
 
     monkeypatch.setenv("GPUBK_CACHE_DIR", str(tmp_path))
