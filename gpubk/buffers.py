@@ -5,19 +5,19 @@ A step that can write its value into a given array (a fused group, a matmul: `St
 given a key; values whose lifetimes do not overlap and whose shapes and dtypes (as the graph
 knows them) are equal share one, so that a call needs no more buffers than it has values alive
 at once. A value lives from its step to the last step reading it, or reading a value that may be
-a view of it (`Primitive.may_view`). The buffers stay with the
-function between calls (`Workspace`): a training step keeps the same addresses (what CUDA-graph
-capture needs), and large values skip the page faults of fresh memory. On the host only large
-values are (`HOST_MIN_BYTES`): smaller ones cost as much in a new array.
+a view of it (`Primitive.may_view`). The buffers stay with the function between calls
+(`Workspace`): a training step keeps the same addresses (what CUDA-graph capture needs), and
+large values skip the page faults of fresh memory. On the host only large values are kept
+(`HOST_MIN_BYTES`): smaller ones cost as much in a new array.
 
 Reuse is safe whatever holds on to a buffer: a buffer is written only when nothing but the call
 refers to it (its reference count: an output the caller kept, a view of it, a tensor a runner
 kept, a DLPack export), else the step writes a new one, which the key keeps from then on. A
 call running while another holds the workspace (another thread's) allocates as if it had none.
-The values of updates get no key: their variable takes the buffer. On a GPU, kernels are
-ordered by the stream: calls from threads on different non-default CuPy streams could write a
-kept buffer that a kernel queued by the other still reads (CuPy's pool would order the reuse). `K.clear_session()` drops
-every function's kept buffers.
+The values of updates get no key: their variable takes the buffer. `K.clear_session()` drops
+every function's kept buffers. On a GPU, kernels are ordered by their stream: calls from threads
+on different non-default CuPy streams could write a kept buffer that a kernel queued by the
+other still reads (CuPy's pool would order that reuse).
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ import numpy as np
 HOST_MIN_BYTES = 32 << 20
 
 
-def plan_buffers(steps: list, keep: set, exclude: set) -> int:
+def plan_buffers(steps: list, keep: set, exclude: set) -> None:
     """Gives each step that can write into a kept buffer (`step.into`, a factory of runners
-    by key) a key (negative ints: values' keys are ids), and its runner; returns how many
-    keys. `keep`: ids of values alive to the end of a call (outputs, updates' arguments);
-    `exclude`: ids of values that must get no key."""
+    by key) a key (`step.buffer`: negative ints, as values' keys are ids) and its runner.
+    `keep`: ids of values alive to the end of a call (outputs, updates' arguments); `exclude`:
+    ids of values that must get no key."""
     end = lifetimes_with_views(steps, keep)
     free: dict = {}    # (shape, dtype) -> keys whose last value is dead
     busy: list = []    # (end, kind, key) of the keys in use
@@ -60,7 +60,6 @@ def plan_buffers(steps: list, keep: set, exclude: set) -> int:
             key = -count
         step.run, step.buffer = step.into(key), key
         busy.append((end[id(step.node)], kind, key))
-    return count
 
 
 def lifetimes_with_views(steps: list, keep: set) -> dict:

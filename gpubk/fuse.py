@@ -18,8 +18,8 @@ variable, and nothing holds the buffer but the variable (no tape entry, array re
 K.eval, DLPack export or view: its reference count says so), so a training step keeps its
 buffers across calls; otherwise it writes a new buffer, which the update swaps in. Any other
 group can write into a buffer the function keeps between calls (buffers.py: `Step.into`).
-Results differ from the unfused ones by float rounding at most (the CPU's exp and log are the vectorisable `fastmath` ones, its sums accumulate in
-float64); NaN propagates alike.
+Results differ from the unfused ones by float rounding at most (the CPU's exp and log are the
+vectorisable `fastmath` ones, its sums accumulate in float64); NaN propagates alike.
 """
 from __future__ import annotations
 

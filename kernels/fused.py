@@ -232,8 +232,9 @@ def compile_source(pattern: Pattern, text: str, namespace: dict, suffix: str = "
     own, and whether Numba may cache it on disk: where `cache_dir()` is writable (and
     `cacheable`), `text` is written to `<name><suffix>.py` there (after a comment line: the
     pattern and `header`) and compiled from that file, which Numba's cache needs (where writing
-    that file fails, it is compiled uncached; Numba's own index files are Numba's to write). The module is
-    registered: a cached function's environment is rebuilt by importing its module by name."""
+    that file fails, it is compiled uncached; Numba's own index files are Numba's to write).
+    The module is registered: a cached function's environment is rebuilt by importing its
+    module by name."""
     folder = cache_dir() if cacheable else None
     path = f"<{pattern.name}{suffix}>"
     if folder:

@@ -23,7 +23,8 @@ class _Threads(threading.local):
     """`one_thread`: set (per thread) while a K.function whose plan calls BLAS runs. OpenBLAS's
     threads spin for a while after each product and hold the cores a parallel twin would wake
     its threads on: a 256x512 softmax and crossentropy after a matmul took 9.6 ms a call in
-    parallel, 1.4-1.7 ms on one thread (2 cores; the fused loops follow the same rule, fuse.BLAS)."""
+    parallel, 1.4-1.7 ms on one thread (2 cores; the fused loops follow the same rule:
+    fuse.BLAS)."""
     one_thread = False
 
 
