@@ -122,8 +122,8 @@ def fuse(plan: Plan, keep: set, updates: dict | None = None) -> Plan:
 def calls_blas(steps: list, composites: bool = True) -> bool:
     """Whether a plan calls BLAS (or, with `composites`, holds a composite, which may): its
     CPU loops and twins then run on one thread (see BLAS)."""
-    return any(isinstance(s.node.op, Primitive) and (composites and s.node.op.composite or
-                                                     s.node.op.name in BLAS) for s in steps)
+    return any(isinstance(s.node.op, Primitive) and
+               ((composites and s.node.op.composite) or s.node.op.name in BLAS) for s in steps)
 
 
 def _fusible(step: Step) -> bool:

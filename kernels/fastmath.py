@@ -230,8 +230,6 @@ def tanh(x):
     return math.tanh(x)
 
 
-
-
 def log1p(x):
     """log(1 + x) inside Numba kernels, accurate for tiny x (see the module docs)."""
     return math.log1p(x)

@@ -30,8 +30,8 @@ import math
 import os
 import pathlib
 import sys
-import tempfile
 import types
+import uuid
 
 from . import formulas, generate
 
@@ -45,9 +45,6 @@ _THIS_FILE = hashlib.sha256(b"".join(
     pathlib.Path(__file__).with_name(name).read_bytes()
     for name in ("fused.py", "fastmath.py", "precision.py", "formulas.py"))).hexdigest()
 
-
-_UMASK = os.umask(0o022)  # read (it can only be read by setting it), then set back
-os.umask(_UMASK)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,14 +212,15 @@ def _write_once(path: str, text: str) -> None:
                 return
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    # a name of this writer's own, opened as any file is (the umask decides its mode)
+    tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "w") as file:
+        with open(tmp, "x") as file:
             file.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as a file written plainly (mkstemp's: owner only)
         os.replace(tmp, path)
     except OSError:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
 
 
